@@ -1,0 +1,1 @@
+//! Probes: symbols, types, attach points, contexts and guest-aware helpers. Work in progress.
