@@ -600,6 +600,20 @@ impl Stats {
     }
 }
 
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "guest instructions {}, virtual time {:.3} ms (idle {:.3} ms), host time {:.3} ms, {:.1} MIPS",
+            self.instructions,
+            self.virtual_ns as f64 / 1e6,
+            self.idle_ns as f64 / 1e6,
+            self.host_time.as_secs_f64() * 1e3,
+            self.mips()
+        )
+    }
+}
+
 /// A snapshot of the whole machine, in memory.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
