@@ -74,6 +74,57 @@ static void vmalloc_demo_workfn(struct work_struct *work)
 
 static struct work_struct vmalloc_demo_work;
 
+/*
+ * "crash=<kind>" on the command line makes kworker/0 crash on purpose, to
+ * see an oops (and to check that a panic stops the machine with code 1):
+ *   crash=null    NULL pointer write      (#PF, not-present page)
+ *   crash=guard   write to a vmalloc guard page (#PF in the vmalloc area)
+ *   crash=ud2     invalid opcode          (#UD)
+ *   crash=div0    divide by zero          (#DE)
+ */
+static const char *crash_kind;
+
+static noinline void crash_workfn(struct work_struct *work)
+{
+	volatile unsigned long zero = 0, hundred = 100;
+
+	(void)work;
+	printk(KERN_INFO "kworker: crashing on purpose: crash=%s\n", crash_kind);
+	if (!strcmp(crash_kind, "null")) {
+		*(volatile int *)zero = 1;
+	} else if (!strcmp(crash_kind, "guard")) {
+		char *p = vmalloc(PAGE_SIZE);
+
+		p[PAGE_SIZE] = 1;	/* one past the end: the guard page */
+	} else if (!strcmp(crash_kind, "ud2")) {
+		asm volatile("ud2");
+	} else if (!strcmp(crash_kind, "div0")) {
+		printk("%lu\n", hundred / zero);
+	}
+	printk(KERN_INFO "kworker: unknown crash kind, carrying on\n");
+}
+
+static struct work_struct crash_work;
+
+/* Find "key=value" in the command line; copies value into buf. */
+static bool cmdline_get(const char *key, char *buf, size_t size)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = boot_command_line; *p; p++) {
+		if ((p == boot_command_line || p[-1] == ' ') &&
+		    !memcmp(p, key, klen) && p[klen] == '=') {
+			size_t n = 0;
+
+			for (p += klen + 1; *p && *p != ' ' && n + 1 < size; p++)
+				buf[n++] = *p;
+			buf[n] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
 /* ---- pid 1 ---- */
 
 static int kernel_init(void *unused)
@@ -101,6 +152,13 @@ static void rest_init(void)
 	netsim_start();			/* pid 4: netrx */
 	INIT_WORK(&vmalloc_demo_work, vmalloc_demo_workfn);
 	schedule_work(&vmalloc_demo_work);
+
+	static char crash_buf[16];
+	if (cmdline_get("crash", crash_buf, sizeof(crash_buf))) {
+		crash_kind = crash_buf;
+		INIT_WORK(&crash_work, crash_workfn);
+		schedule_work(&crash_work);
+	}
 }
 
 /* ---- the end ---- */
@@ -213,3 +271,17 @@ void __noreturn start_kernel(void)
 	printk(KERN_INFO "start_kernel: %lu tasks created, entering idle loop\n", total_forks);
 	cpu_startup_entry();
 }
+
+/*
+ * Offsets that bpflab's documentation and hand-written filters rely on.
+ * DWARF describes all of them; these asserts keep the README honest.
+ */
+BUILD_BUG_ON(offsetof(struct task_struct, pid) != 96);
+BUILD_BUG_ON(offsetof(struct task_struct, comm) != 144);
+BUILD_BUG_ON(offsetof(struct sk_buff, dev) != 16);
+BUILD_BUG_ON(offsetof(struct sk_buff, len) != 88);
+BUILD_BUG_ON(offsetof(struct sk_buff, protocol) != 120);
+BUILD_BUG_ON(offsetof(struct sk_buff, data) != 144);
+BUILD_BUG_ON(offsetof(struct net_device, name) != 0);
+BUILD_BUG_ON(offsetof(struct net_device, ifindex) != 44);
+BUILD_BUG_ON(sizeof(struct pt_regs) != 21 * 8);

@@ -128,8 +128,7 @@ static unsigned int build_frame(unsigned char *buf, struct net_device *dev, bool
 		ih->id = htons(0x4242);
 		ih->sequence = htons(netsim_generated & 0xffff);
 	}
-	for (unsigned int i = 0; i < payload; i++)
-		l4[l4len + i] = (unsigned char)netsim_rand();
+	memset(l4 + l4len, netsim_rand() & 0xff, payload);	/* the content doesn't matter */
 	return ETH_HLEN + sizeof(*iph) + l4len + payload;
 }
 

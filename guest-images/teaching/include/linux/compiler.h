@@ -5,9 +5,12 @@
 /*
  * Every function a tracing filter may want to attach to is marked noinline,
  * so it exists exactly once, at an address the symbol table names, and takes
- * its arguments in the SysV registers (rdi, rsi, rdx, rcx, r8, r9).
+ * its arguments in the SysV registers (rdi, rsi, rdx, rcx, r8, r9). Unlike
+ * Linux we also forbid cloning: gcc's interprocedural optimisations would
+ * otherwise emit e.g. "context_switch.constprop.0.isra.0" with a changed
+ * argument list, and the name users type would not exist.
  */
-#define noinline	__attribute__((noinline))
+#define noinline	__attribute__((noinline, noclone))
 #define __always_inline	inline __attribute__((always_inline))
 #define __noreturn	__attribute__((noreturn))
 #define __packed	__attribute__((packed))
