@@ -13,7 +13,7 @@
 #include "syscall.h"
 
 #define LOOP_ITERATIONS	100	/* x 3 system calls */
-#define SPIN_TICKS	5
+#define SPIN_TICKS	2
 
 /* Entry point: the kernel starts us here with an empty, 16-byte aligned stack. */
 asm(".section .text.start, \"ax\"\n"

@@ -22,7 +22,7 @@ struct rq runqueues;
 #define this_rq()	(&runqueues)
 
 /* Ticks a task may run before being preempted if someone else is waiting. */
-#define SCHED_TIMESLICE	2
+#define SCHED_TIMESLICE	1
 static unsigned int slice_left = SCHED_TIMESLICE;
 
 struct task_struct *__switch_to_asm(struct task_struct *prev, struct task_struct *next);
