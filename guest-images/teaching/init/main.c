@@ -42,6 +42,7 @@ extern const char linux_banner[];
 extern unsigned long nr_spurious_irqs, nr_files_opened, nr_work_done;
 extern unsigned long nr_skbs_allocated, nr_skbs_consumed, nr_skbs_dropped;
 extern unsigned long netsim_generated, udp_in_datagrams, icmp_in_msgs;
+extern unsigned long nr_user_preemptions;
 
 void serial8250_init(void);
 void init_IRQ(void);
@@ -213,9 +214,15 @@ static void print_summary(void)
 	       nr_kernel_demand_faults, nr_user_demand_faults);
 	printk("summary: work items %lu, files opened %lu\n", nr_work_done, nr_files_opened);
 	/* These depend on where timer interrupts land, i.e. on timing under QEMU. */
-	printk("timing: context switches %lu (preemptions %lu), timer irqs %lu, jiffies %lu\n",
-	       runqueues.nr_switches, runqueues.nr_preemptions, irq_counts[0],
-	       (unsigned long)jiffies);
+	printk("timing: context switches %lu (preemptions %lu, of user mode %lu), timer irqs %lu, jiffies %lu\n",
+	       runqueues.nr_switches, runqueues.nr_preemptions, nr_user_preemptions,
+	       irq_counts[0], (unsigned long)jiffies);
+	list_for_each(pos, &task_list) {
+		struct task_struct *t = list_entry(pos, struct task_struct, tasks);
+
+		printk("timing: task pid %d comm %-12s utime %llu stime %llu nvcsw %lu nivcsw %lu\n",
+		       t->pid, t->comm, t->utime, t->stime, t->nvcsw, t->nivcsw);
+	}
 	printk("timing: free pages %lu\n", nr_free_pages());
 	printk("bpflab: exiting with code 0\n");
 }

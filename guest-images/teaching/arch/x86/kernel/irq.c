@@ -48,11 +48,15 @@ int request_irq(unsigned int irq, irq_handler_t handler, const char *name, void 
  * schedule now, still with interrupts off. We come back here when this task
  * is picked again and return to whatever it was doing.
  */
+unsigned long nr_user_preemptions;
+
 static void irqentry_exit(struct pt_regs *regs)
 {
-	(void)regs;
-	if (need_resched())
+	if (need_resched()) {
+		if (user_mode(regs))
+			nr_user_preemptions++;
 		preempt_schedule_irq();
+	}
 }
 
 noinline void common_interrupt(struct pt_regs *regs, unsigned long vector)
