@@ -41,3 +41,24 @@
 	popq	%rsi
 	popq	%rdi
 .endm
+
+/*
+ * Before calling C from an interrupt or exception: RDI = struct pt_regs *,
+ * RBX = the same (to restore RSP afterwards), and RBP set up so that a
+ * frame-pointer unwinder walks from the handler into the interrupted code:
+ * a fake frame {saved rbp, return address} = {interrupted RBP, interrupted
+ * RIP}. Coming from user mode the chain ends here instead (RBP = 0).
+ */
+.macro ENTRY_FRAME
+	movq	%rsp, %rdi
+	movq	%rsp, %rbx
+	testb	$3, PTREGS_CS(%rsp)
+	jz	.Lkernel_frame_\@
+	xorl	%ebp, %ebp
+	jmp	.Lframe_done_\@
+.Lkernel_frame_\@:
+	pushq	PTREGS_IP(%rdi)
+	pushq	%rbp
+	movq	%rsp, %rbp
+.Lframe_done_\@:
+.endm

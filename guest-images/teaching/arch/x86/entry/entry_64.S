@@ -46,7 +46,8 @@ entry_SYSCALL_64:
 	pushq	%rax				/* pt_regs->orig_ax */
 	PUSH_REGS rax=$-ENOSYS
 
-	/* do_syscall_64(regs, nr) */
+	/* do_syscall_64(regs, nr); the frame-pointer chain ends here. */
+	xorl	%ebp, %ebp
 	movq	%rsp, %rdi
 	movslq	%eax, %rsi
 	call	do_syscall_64
@@ -74,10 +75,11 @@ entry_SYSCALL_64:
 	pushq	$0
 	.endif
 	PUSH_REGS
-	movq	%rsp, %rdi			/* struct pt_regs * */
 	movq	PTREGS_ORIG_AX(%rsp), %rsi	/* error code */
 	movq	$-1, PTREGS_ORIG_AX(%rsp)	/* not a system call */
+	ENTRY_FRAME				/* rdi = struct pt_regs * */
 	call	\cfunc
+	movq	%rbx, %rsp
 	jmp	restore_regs_and_return
 	.size	\asmsym, . - \asmsym
 .endm
@@ -149,10 +151,11 @@ irq_entries_start:
 	.type	asm_common_interrupt, @function
 asm_common_interrupt:
 	PUSH_REGS
-	movq	%rsp, %rdi			/* struct pt_regs * */
 	movq	PTREGS_ORIG_AX(%rsp), %rsi	/* vector */
 	movq	$-1, PTREGS_ORIG_AX(%rsp)
+	ENTRY_FRAME				/* rdi = struct pt_regs * */
 	call	common_interrupt
+	movq	%rbx, %rsp
 	/* fall through */
 
 /* Common exit for interrupts and exceptions, to kernel or user mode. */

@@ -23,6 +23,7 @@ void common(void)
 
 	OFFSET(PTREGS_ORIG_AX, pt_regs, orig_ax);
 	OFFSET(PTREGS_IP, pt_regs, ip);
+	OFFSET(PTREGS_CS, pt_regs, cs);
 	OFFSET(PTREGS_CX, pt_regs, cx);
 	OFFSET(PTREGS_R11, pt_regs, r11);
 	OFFSET(PTREGS_FLAGS, pt_regs, flags);
