@@ -59,6 +59,11 @@ fn main() {
     eprintln!("stop: {reason}");
     eprintln!("{}", m.stats());
     if verbose {
+        let s = m.stats();
+        eprintln!(
+            "interrupts delivered {}, emu_start calls {}",
+            s.interrupts, s.restarts
+        );
         for (port, c) in m.unknown_ports() {
             eprintln!(
                 "unknown port {port:#06x}: {} reads, {} writes",

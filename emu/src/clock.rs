@@ -8,14 +8,14 @@
 //! that block is then un-counted, since it will run (and be counted) after the restart.
 
 use crate::memory::{GuestMemory, Ram};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Virtual nanoseconds per guest instruction (a 1 GHz, 1-IPC virtual CPU; the TSC runs at 1 GHz).
 pub const NS_PER_INSN: u64 = 1;
-const CACHE_SLOTS: usize = 1 << 14;
+const CACHE_SLOTS: usize = 1 << 12;
 
 #[derive(Clone, Copy, Default)]
 struct CacheEntry {
@@ -26,11 +26,18 @@ struct CacheEntry {
 
 /// Shared between the machine and the raw block/RDTSC hooks (interior mutability only, so the
 /// hooks can hold a shared reference while the machine holds another).
+///
+/// The block hook's fast path is one compare against `trigger` plus one cache probe: `trigger`
+/// is the instruction deadline, lowered to 0 whenever something needs the slow path (a stop
+/// was requested by a hook or by the host, or an interrupt waits for IF=1).
 pub(crate) struct Clock {
     insns: Cell<u64>,
     idle_ns: Cell<u64>,
-    /// Stop before a block once `insns` has reached this.
+    /// Stop before a block once `insns` has reached this (next timer event or budget).
     deadline: Cell<u64>,
+    /// Fast-path trigger: `deadline`, or 0 to force the slow path. Atomic so that a
+    /// [`crate::StopHandle`] on another thread can force it.
+    trigger: Arc<AtomicU64>,
     /// An interrupt is pending while IF may be 0: stop as soon as a block starts with IF=1.
     irq_waiting: Cell<bool>,
     /// Set by the block hook when it requested a stop.
@@ -39,7 +46,7 @@ pub(crate) struct Clock {
     /// effect (Unicorn calls it before the block's exit check) must not count its block.
     stop_pending: Cell<bool>,
     host_stop: Arc<AtomicBool>,
-    cache: RefCell<Vec<CacheEntry>>,
+    cache: Box<[Cell<CacheEntry>]>,
     ram: Rc<Ram>,
 }
 
@@ -52,26 +59,20 @@ impl std::fmt::Debug for Clock {
     }
 }
 
-/// What the block hook decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BlockVerdict {
-    Run,
-    Stop,
-    /// Ask the caller for RFLAGS.IF and stop only if it is set.
-    StopIfInterruptible,
-}
-
 impl Clock {
-    pub(crate) fn new(ram: Rc<Ram>, host_stop: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(ram: Rc<Ram>, host_stop: Arc<AtomicBool>, trigger: Arc<AtomicU64>) -> Self {
         Self {
             insns: Cell::new(0),
             idle_ns: Cell::new(0),
             deadline: Cell::new(u64::MAX),
+            trigger,
             irq_waiting: Cell::new(false),
             stopped: Cell::new(false),
             stop_pending: Cell::new(false),
             host_stop,
-            cache: RefCell::new(vec![CacheEntry::default(); CACHE_SLOTS]),
+            cache: (0..CACHE_SLOTS)
+                .map(|_| Cell::new(CacheEntry::default()))
+                .collect(),
             ram,
         }
     }
@@ -101,10 +102,23 @@ impl Clock {
         }
     }
 
+    fn update_trigger(&self) {
+        let force = self.stop_pending.get()
+            || self.irq_waiting.get()
+            || self.host_stop.load(Ordering::Relaxed);
+        let t = if force { 0 } else { self.deadline.get() };
+        self.trigger.store(t, Ordering::Relaxed);
+        // A host stop that raced with the store above must still force the slow path.
+        if self.host_stop.load(Ordering::Relaxed) {
+            self.trigger.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Deadline as a virtual time; converted to an instruction count.
     pub(crate) fn set_deadline_ns(&self, ns: u64) {
         let insns = ns.saturating_sub(self.idle_ns.get()).div_ceil(NS_PER_INSN);
         self.deadline.set(insns);
+        self.update_trigger();
     }
 
     /// Move the deadline earlier if `ns` comes first (a device was reprogrammed mid-run).
@@ -112,15 +126,18 @@ impl Clock {
         let insns = ns.saturating_sub(self.idle_ns.get()).div_ceil(NS_PER_INSN);
         if insns < self.deadline.get() {
             self.deadline.set(insns);
+            self.update_trigger();
         }
     }
 
     pub(crate) fn set_deadline_insns(&self, insns: u64) {
         self.deadline.set(self.deadline.get().min(insns));
+        self.update_trigger();
     }
 
     pub(crate) fn set_irq_waiting(&self, w: bool) {
         self.irq_waiting.set(w);
+        self.update_trigger();
     }
 
     pub(crate) fn take_stopped(&self) -> bool {
@@ -130,52 +147,78 @@ impl Clock {
     /// Record that a hook called `emu_stop`.
     pub(crate) fn note_stop_requested(&self) {
         self.stop_pending.set(true);
+        self.trigger.store(0, Ordering::Relaxed);
     }
 
     /// Called before each `emu_start`.
     pub(crate) fn clear_stop_pending(&self) {
         self.stop_pending.set(false);
         self.stopped.set(false);
+        self.update_trigger();
     }
 
-    /// Called at the start of every block. `cr3` is read lazily on a cache miss.
-    pub(crate) fn on_block(&self, pc: u64, size: u32, cr3: impl FnOnce() -> u64) -> BlockVerdict {
+    /// The block hook's fast path: count a cached block below the trigger. False means
+    /// "take the slow path" ([`Clock::on_block_slow`]).
+    #[inline(always)]
+    pub(crate) fn on_block_fast(&self, pc: u64, size: u32) -> bool {
+        let before = self.insns.get();
+        if before >= self.trigger.load(Ordering::Relaxed) {
+            return false;
+        }
+        let e = self.cache[slot(pc)].get();
+        if e.pc != pc || e.size != size {
+            return false;
+        }
+        self.insns.set(before + u64::from(e.icount));
+        true
+    }
+
+    /// The block hook's slow path. Returns true if Unicorn must stop before this block.
+    /// `cr3` is read on a cache miss; `interruptible` (RFLAGS.IF) only if an IRQ is waiting.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn on_block_slow(
+        &self,
+        pc: u64,
+        size: u32,
+        cr3: impl FnOnce() -> u64,
+        interruptible: impl FnOnce() -> bool,
+    ) -> bool {
         let before = self.insns.get();
         if self.stop_pending.get() {
-            return BlockVerdict::Stop;
+            return true;
         }
         if before >= self.deadline.get() || self.host_stop.load(Ordering::Relaxed) {
             self.stopped.set(true);
-            self.stop_pending.set(true);
-            return BlockVerdict::Stop;
+            self.note_stop_requested();
+            return true;
         }
         let n = self.icount(pc, size, cr3);
-        self.insns.set(before + n);
-        if self.irq_waiting.get() {
-            return BlockVerdict::StopIfInterruptible;
+        if self.irq_waiting.get() && interruptible() {
+            // Stop before this block (not counted: it runs after the interrupt is delivered).
+            self.stopped.set(true);
+            self.note_stop_requested();
+            return true;
         }
-        BlockVerdict::Run
-    }
-
-    /// The block hook decided to stop before a block it already counted.
-    pub(crate) fn uncount_block(&self, pc: u64, size: u32) {
-        let n = self.icount(pc, size, || 0);
-        self.insns.set(self.insns.get().saturating_sub(n));
-        self.stopped.set(true);
-        self.stop_pending.set(true);
+        self.insns.set(before + n);
+        false
     }
 
     fn icount(&self, pc: u64, size: u32, cr3: impl FnOnce() -> u64) -> u64 {
-        let slot = ((pc ^ (pc >> 14) ^ (pc >> 28)) as usize) & (CACHE_SLOTS - 1);
-        let mut cache = self.cache.borrow_mut();
-        let e = cache[slot];
+        let i = slot(pc);
+        let e = self.cache[i].get();
         if e.pc == pc && e.size == size && e.icount != 0 {
             return u64::from(e.icount);
         }
         let icount = count_instructions(&self.ram, cr3(), pc, size);
-        cache[slot] = CacheEntry { pc, size, icount };
+        self.cache[i].set(CacheEntry { pc, size, icount });
         u64::from(icount)
     }
+}
+
+#[inline(always)]
+fn slot(pc: u64) -> usize {
+    ((pc ^ (pc >> 12)) as usize) & (CACHE_SLOTS - 1)
 }
 
 /// Decode the block's bytes to count its instructions (once per block; cached).

@@ -11,7 +11,7 @@ use crate::loader::{boot, BootState, KernelImage, LoadError};
 use crate::memory::{Fault, GuestMemory, Ram};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use unicorn_engine::{
@@ -238,12 +238,16 @@ impl std::fmt::Display for StopReport {
 
 /// A thread-safe handle that asks a running machine to stop at the next block boundary.
 #[derive(Debug, Clone)]
-pub struct StopHandle(Arc<AtomicBool>);
+pub struct StopHandle {
+    flag: Arc<AtomicBool>,
+    trigger: Arc<AtomicU64>,
+}
 
 impl StopHandle {
     /// Request a stop; [`Machine::run`] returns [`StopReason::HostRequest`].
     pub fn request_stop(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.flag.store(true, Ordering::Relaxed);
+        self.trigger.store(0, Ordering::Relaxed);
     }
 }
 
@@ -632,6 +636,7 @@ pub struct Machine {
     _cpuid: Rc<CpuidTable>,
     _raw_hooks: RawHooks,
     host_stop: Arc<AtomicBool>,
+    trigger: Arc<AtomicU64>,
     image: Option<KernelImage>,
     stats: Stats,
 }
@@ -655,7 +660,8 @@ impl Machine {
             source,
         })?);
         let host_stop = Arc::new(AtomicBool::new(false));
-        let clock = Rc::new(Clock::new(ram.clone(), host_stop.clone()));
+        let trigger = Arc::new(AtomicU64::new(u64::MAX));
+        let clock = Rc::new(Clock::new(ram.clone(), host_stop.clone(), trigger.clone()));
         let cpuid = Rc::new(CpuidTable::new());
         let state = MachineState {
             ram: ram.clone(),
@@ -722,6 +728,7 @@ impl Machine {
             _cpuid: cpuid,
             _raw_hooks: raw_hooks,
             host_stop,
+            trigger,
             image: None,
             stats: Stats::default(),
         })
@@ -829,7 +836,10 @@ impl Machine {
 
     /// A handle that can stop a running machine from another thread (e.g. a Ctrl-C handler).
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle(self.host_stop.clone())
+        StopHandle {
+            flag: self.host_stop.clone(),
+            trigger: self.trigger.clone(),
+        }
     }
 
     /// Guest memory (physical access and page-table walks).

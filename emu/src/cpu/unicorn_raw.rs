@@ -11,7 +11,7 @@
 //!   overflows a heap buffer for GDTR/IDTR);
 //! - mapping guest RAM with `mem_map_ptr`.
 
-use crate::clock::{BlockVerdict, Clock};
+use crate::clock::Clock;
 use crate::cpu::cpuid::CpuidTable;
 use crate::memory::Ram;
 use std::ffi::{c_int, c_void};
@@ -185,17 +185,15 @@ unsafe extern "C" fn rdtscp_cb(uc: *mut uc_engine, user_data: *mut c_void) -> c_
 unsafe extern "C" fn block_cb(uc: *mut uc_engine, address: u64, size: u32, user_data: *mut c_void) {
     // SAFETY: see `rdtsc_cb`.
     let clock = unsafe { &*user_data.cast::<Clock>() };
-    let stop = match clock.on_block(address, size, || reg_read(uc, RegisterX86::CR3)) {
-        BlockVerdict::Run => false,
-        BlockVerdict::Stop => true,
-        BlockVerdict::StopIfInterruptible => {
-            let interruptible = reg_read(uc, RegisterX86::RFLAGS) & crate::cpu::RFLAGS_IF != 0;
-            if interruptible {
-                clock.uncount_block(address, size);
-            }
-            interruptible
-        }
-    };
+    if clock.on_block_fast(address, size) {
+        return;
+    }
+    let stop = clock.on_block_slow(
+        address,
+        size,
+        || reg_read(uc, RegisterX86::CR3),
+        || reg_read(uc, RegisterX86::RFLAGS) & crate::cpu::RFLAGS_IF != 0,
+    );
     if stop {
         // SAFETY: `uc` is the engine running this callback; stopping from a hook is supported.
         unsafe { uc_emu_stop(uc) };
