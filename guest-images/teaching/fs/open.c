@@ -111,7 +111,7 @@ long __x64_sys_openat(const struct pt_regs *regs)
 	return do_sys_openat2(regs->di, (const char __user *)regs->si, &how);
 }
 
-int close_fd(unsigned int fd)
+noinline int close_fd(unsigned int fd)
 {
 	struct file *f = fget(fd);
 

@@ -35,7 +35,7 @@ noinline ssize_t vfs_write(struct file *file, const char __user *buf, size_t cou
 	return file->f_op->write(file, buf, count, pos);
 }
 
-ssize_t ksys_read(unsigned int fd, char __user *buf, size_t count)
+noinline ssize_t ksys_read(unsigned int fd, char __user *buf, size_t count)
 {
 	struct file *f = fget(fd);
 
@@ -44,7 +44,7 @@ ssize_t ksys_read(unsigned int fd, char __user *buf, size_t count)
 	return vfs_read(f, buf, count, &f->f_pos);
 }
 
-ssize_t ksys_write(unsigned int fd, const char __user *buf, size_t count)
+noinline ssize_t ksys_write(unsigned int fd, const char __user *buf, size_t count)
 {
 	struct file *f = fget(fd);
 

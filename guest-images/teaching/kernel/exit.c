@@ -37,7 +37,7 @@ static void exit_mm(struct task_struct *tsk)
 	mmput(mm);
 }
 
-void __noreturn do_exit(long code)
+noinline void __noreturn do_exit(long code)
 {
 	struct task_struct *tsk = current;
 

@@ -65,7 +65,7 @@ static struct task_struct *copy_process(int (*fn)(void *), void *arg, const char
 }
 
 /* Create and start a kernel thread; returns its pid. */
-pid_t kernel_thread(int (*fn)(void *), void *arg, const char *name, unsigned long flags)
+noinline pid_t kernel_thread(int (*fn)(void *), void *arg, const char *name, unsigned long flags)
 {
 	struct task_struct *p = copy_process(fn, arg, name, flags);
 
@@ -89,7 +89,7 @@ static int kthread(void *_create)
 	do_exit(threadfn(data));
 }
 
-struct task_struct *kthread_run(int (*fn)(void *), void *arg, const char *name)
+noinline struct task_struct *kthread_run(int (*fn)(void *), void *arg, const char *name)
 {
 	struct kthread_create_info *create = kmalloc(sizeof(*create), GFP_KERNEL);
 	struct task_struct *p;

@@ -40,7 +40,7 @@ void mem_init(unsigned long start_phys, unsigned long end_phys)
 	       (max_pfn - next_fresh_pfn) * 4, max_pfn * 4, next_fresh_pfn * 4);
 }
 
-struct page *alloc_pages(gfp_t gfp, unsigned int order)
+noinline struct page *alloc_pages(gfp_t gfp, unsigned int order)
 {
 	unsigned long flags, nr = 1UL << order;
 	struct page *page = NULL;
@@ -85,7 +85,7 @@ unsigned long get_zeroed_page(gfp_t gfp)
 	return __get_free_pages(gfp | __GFP_ZERO, 0);
 }
 
-void free_pages(unsigned long addr, unsigned int order)
+noinline void free_pages(unsigned long addr, unsigned int order)
 {
 	struct page *page = virt_to_page(addr);
 	unsigned long flags;

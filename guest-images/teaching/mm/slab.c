@@ -54,7 +54,7 @@ static bool cache_grow(struct kmem_cache *s)
 	return true;
 }
 
-void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
+noinline void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 {
 	unsigned long flags;
 	void *obj = NULL;
@@ -72,7 +72,7 @@ void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 	return obj;
 }
 
-void kmem_cache_free(struct kmem_cache *s, void *obj)
+noinline void kmem_cache_free(struct kmem_cache *s, void *obj)
 {
 	unsigned long flags;
 
@@ -83,7 +83,7 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 	local_irq_restore(flags);
 }
 
-void *kmalloc(size_t size, gfp_t gfp)
+noinline void *kmalloc(size_t size, gfp_t gfp)
 {
 	unsigned int shift = KMALLOC_MIN_SHIFT;
 
@@ -99,7 +99,7 @@ void *kmalloc(size_t size, gfp_t gfp)
 	return kmem_cache_alloc(kmalloc_caches[shift - KMALLOC_MIN_SHIFT], gfp);
 }
 
-void kfree(const void *obj)
+noinline void kfree(const void *obj)
 {
 	struct page *page;
 

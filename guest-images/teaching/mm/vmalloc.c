@@ -21,7 +21,7 @@ static struct vm_struct *vmlist;
 static unsigned long vmalloc_next = VMALLOC_START;
 unsigned long nr_kernel_demand_faults;
 
-void *vmalloc(unsigned long size)
+noinline void *vmalloc(unsigned long size)
 {
 	struct vm_struct *area = kzalloc(sizeof(*area), GFP_KERNEL);
 	unsigned long flags;

@@ -139,7 +139,7 @@ static noinline struct task_struct *context_switch(struct rq *rq, struct task_st
  * this is an involuntary switch (from an interrupt), in which case the task
  * stays runnable whatever its state says.
  */
-static void __schedule(bool preempt)
+static noinline void __schedule(bool preempt)
 {
 	struct rq *rq = this_rq();
 	struct task_struct *prev = rq->curr, *next;
@@ -178,13 +178,13 @@ noinline void schedule(void)
 }
 
 /* From the interrupt exit path, interrupts off. */
-void preempt_schedule_irq(void)
+noinline void preempt_schedule_irq(void)
 {
 	__schedule(true);
 }
 
 /* The first thing a new task does (from ret_from_fork). */
-void schedule_tail(struct task_struct *prev)
+noinline void schedule_tail(struct task_struct *prev)
 {
 	finish_task_switch(prev);
 	local_irq_enable();
@@ -203,7 +203,7 @@ static void process_timeout(struct timer_list *t)
 }
 
 /* Sleep for timeout ticks (the caller sets its state first, like Linux). */
-long schedule_timeout(long timeout)
+noinline long schedule_timeout(long timeout)
 {
 	struct sleep_timer st;
 

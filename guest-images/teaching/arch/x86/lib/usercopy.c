@@ -24,7 +24,7 @@ static bool access_ok(const void __user *ptr, unsigned long n, bool write)
 	return vma && addr + n <= vma->vm_end && (!write || (vma->vm_flags & VM_WRITE));
 }
 
-unsigned long copy_from_user(void *to, const void __user *from, unsigned long n)
+noinline unsigned long copy_from_user(void *to, const void __user *from, unsigned long n)
 {
 	if (!access_ok(from, n, false))
 		return n;
@@ -32,7 +32,7 @@ unsigned long copy_from_user(void *to, const void __user *from, unsigned long n)
 	return 0;
 }
 
-unsigned long copy_to_user(void __user *to, const void *from, unsigned long n)
+noinline unsigned long copy_to_user(void __user *to, const void *from, unsigned long n)
 {
 	if (!access_ok(to, n, true))
 		return n;
