@@ -23,8 +23,8 @@ startup_64:
 	cli
 	cld
 
-	/* Our first stack: the top of init_task's stack (in .bss, so cleared below
-	 * is fine as long as we do it before using the stack). */
+	/* Our first stack: the top of init_task's stack. It lives in .bss, which
+	 * we clear below: harmless, nothing has been pushed yet. */
 	movq	$init_stack + THREAD_SIZE, %rsp
 
 	/* Keep the boot arguments out of the way while clearing .bss. */
