@@ -449,12 +449,15 @@ impl MachineState {
         }
     }
 
-    fn env_parts(&mut self) -> (Rc<Ram>, ContextLayout, RawContext) {
-        let ctx = self
-            .scratch
-            .take()
-            .expect("scratch context is always returned");
-        (self.ram.clone(), self.layout, ctx)
+    fn env_parts(
+        &mut self,
+        h: *mut unicorn_engine::uc_engine,
+    ) -> Option<(Rc<Ram>, ContextLayout, RawContext)> {
+        let ctx = match self.scratch.take() {
+            Some(c) => c,
+            None => RawContext::new(h).ok()?,
+        };
+        Some((self.ram.clone(), self.layout, ctx))
     }
 }
 
@@ -462,8 +465,9 @@ impl MachineState {
 fn with_env<'x, R>(
     uc: &mut Unicorn<'x, MachineState>,
     f: impl FnOnce(&mut Unicorn<'x, MachineState>, &mut Env<'_>) -> R,
-) -> R {
-    let (ram, layout, mut ctx) = uc.get_data_mut().env_parts();
+) -> Option<R> {
+    let h = uc.get_handle();
+    let (ram, layout, mut ctx) = uc.get_data_mut().env_parts(h)?;
     let r = {
         let mut env = Env {
             ram: &ram,
@@ -473,11 +477,17 @@ fn with_env<'x, R>(
         f(uc, &mut env)
     };
     uc.get_data_mut().scratch = Some(ctx);
-    r
+    Some(r)
 }
 
 fn deliver_or_stop<'x>(uc: &mut Unicorn<'x, MachineState>, ev: Event) {
-    if let Err(tf) = with_env(uc, |uc, env| deliver::deliver(uc, env, ev)) {
+    let res = with_env(uc, |uc, env| deliver::deliver(uc, env, ev)).unwrap_or_else(|| {
+        Err(deliver::TripleFault {
+            first: ev,
+            why: "cannot allocate a CPU context".into(),
+        })
+    });
+    if let Err(tf) = res {
         let vector = match tf.first {
             Event::Exception { vector, .. }
             | Event::Software { vector }
@@ -509,7 +519,8 @@ fn on_interrupt<'x>(uc: &mut Unicorn<'x, MachineState>, intno: u32) {
         } else {
             (false, 0)
         }
-    });
+    })
+    .unwrap_or((false, 0));
     let ev = if is_int {
         Event::Software { vector }
     } else {
@@ -524,6 +535,7 @@ fn on_interrupt<'x>(uc: &mut Unicorn<'x, MachineState>, intno: u32) {
 fn on_io_out<'x>(uc: &mut Unicorn<'x, MachineState>, port: u32, size: usize, value: u32) {
     let st = uc.get_data_mut();
     let now = st.clock.now_ns();
+    let irq_before = st.devices.pic.has_interrupt();
     let stop = st.devices.io_write(port as u16, size, value, now);
     st.flush_console();
     let irq = st.devices.pic.has_interrupt();
@@ -539,7 +551,7 @@ fn on_io_out<'x>(uc: &mut Unicorn<'x, MachineState>, port: u32, size: usize, val
             st.stop.get_or_insert(StopReason::Reset);
             request_stop(uc);
         }
-        None if irq => {
+        None if irq && !irq_before => {
             // A device raised an interrupt: let the run loop deliver it at the next block.
             st.resync = true;
             request_stop(uc);
@@ -693,7 +705,9 @@ impl Machine {
         uc.add_insn_out_hook(on_io_out)
             .map_err(uc_err("out hook"))?;
         uc.add_insn_sys_hook(X86Insn::SYSCALL, 1, 0, |uc| {
-            if let Err(e) = with_env(uc, |uc, env| deliver::syscall(uc, env)) {
+            let res = with_env(uc, |uc, env| deliver::syscall(uc, env))
+                .unwrap_or_else(|| Err("cannot allocate a CPU context".into()));
+            if let Err(e) = res {
                 uc.get_data_mut().stop =
                     Some(StopReason::CpuError(format!("syscall emulation: {e}")));
                 request_stop(uc);
@@ -823,7 +837,12 @@ impl Machine {
         let h = self.uc.get_handle();
         let st = self.uc.get_data_mut();
         let layout = st.layout;
-        let ctx = st.scratch.as_mut().expect("scratch context");
+        let Some(ctx) = st.scratch.as_mut() else {
+            return Err(EmuError::Unicorn {
+                what: "scratch context",
+                err: uc_error::NOMEM,
+            });
+        };
         ctx.save(h).map_err(uc_err("context save"))?;
         layout.load_cs_ss(ctx, cs, ss);
         ctx.restore(h).map_err(uc_err("context restore"))
@@ -1040,7 +1059,12 @@ impl Machine {
     pub fn snapshot(&mut self) -> Result<Snapshot, EmuError> {
         let h = self.uc.get_handle();
         let st = self.uc.get_data_mut();
-        let ctx = st.scratch.as_mut().expect("scratch context");
+        let Some(ctx) = st.scratch.as_mut() else {
+            return Err(EmuError::Unicorn {
+                what: "scratch context",
+                err: uc_error::NOMEM,
+            });
+        };
         ctx.save(h).map_err(uc_err("context save"))?;
         Ok(Snapshot {
             ram: self.ram.to_vec(),
@@ -1062,7 +1086,12 @@ impl Machine {
         }
         let h = self.uc.get_handle();
         let st = self.uc.get_data_mut();
-        let ctx = st.scratch.as_mut().expect("scratch context");
+        let Some(ctx) = st.scratch.as_mut() else {
+            return Err(EmuError::Unicorn {
+                what: "scratch context",
+                err: uc_error::NOMEM,
+            });
+        };
         if ctx.data().len() != snap.cpu.len() {
             return Err(EmuError::Snapshot("CPU context size differs".into()));
         }

@@ -321,3 +321,31 @@ fn cpuid_is_ours() {
     assert_eq!(d & (1 << 9), 0, "no APIC");
     assert_eq!(c & (1 << 30), 0, "no RDRAND");
 }
+
+#[test]
+fn i8042_reset_stops_the_machine() {
+    let mut k = CodeAssembler::new(64).unwrap();
+    prologue(&mut k);
+    k.mov(al, 0xfeu32).unwrap();
+    k.out(0x64, al).unwrap();
+    k.jmp(0u64).unwrap();
+    let mut m = machine(k, None, &[]);
+    assert_eq!(m.run(Limits::insns(100_000)), StopReason::Reset);
+}
+
+#[test]
+fn unknown_ports_are_counted() {
+    let mut k = CodeAssembler::new(64).unwrap();
+    prologue(&mut k);
+    k.mov(dx, 0x2f8u32).unwrap();
+    k.in_(al, dx).unwrap();
+    k.mov(qword_ptr(RESULT), rax).unwrap();
+    k.out(dx, al).unwrap();
+    k.out(dx, al).unwrap();
+    exit(&mut k, 0);
+    let mut m = machine(k, None, &[]);
+    assert_eq!(run(&mut m), StopReason::Exit(0));
+    assert_eq!(result(&m, 0) & 0xff, 0xff, "reads all ones");
+    let c = m.unknown_ports()[&0x2f8];
+    assert_eq!((c.reads, c.writes), (1, 2));
+}

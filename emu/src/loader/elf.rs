@@ -152,10 +152,13 @@ impl ElfImage {
         for s in &self.segments {
             let file = &self.bytes[s.offset as usize..(s.offset + s.filesz) as usize];
             ram.write(s.paddr, file);
-            ram.write(
-                s.paddr + s.filesz,
-                &vec![0u8; (s.memsz - s.filesz) as usize],
-            );
+            let zeros = [0u8; 4096];
+            let (mut pa, end) = (s.paddr + s.filesz, s.paddr + s.memsz);
+            while pa < end {
+                let n = (end - pa).min(zeros.len() as u64);
+                ram.write(pa, &zeros[..n as usize]);
+                pa += n;
+            }
         }
         Ok(())
     }
