@@ -347,6 +347,7 @@ impl HookContext<'_> {
         if st.stop.is_none() {
             st.stop = Some(StopReason::HookRequest);
         }
+        st.hook_skip = Some(self.address);
         self.uc.stop();
     }
 
@@ -356,7 +357,9 @@ impl HookContext<'_> {
         let needs_sync = self.uc.state_mut().hooks.add(addr, f);
         let id = HookId(self.uc.state().hooks.next - 1);
         if needs_sync {
-            self.uc.state_mut().resync = true;
+            let st = self.uc.state_mut();
+            st.resync = true;
+            st.hook_skip = Some(self.address);
             self.uc.stop();
         }
         id
@@ -426,6 +429,9 @@ pub(crate) struct MachineState {
     resync: bool,
     hooks: HookTable,
     unmapped: Option<(u64, &'static str)>,
+    /// The hooks at this address already ran for the instruction the machine stopped at
+    /// (a hook asked for the stop): do not run them again when execution resumes there.
+    hook_skip: Option<u64>,
 }
 
 fn request_stop<'x>(uc: &mut Unicorn<'x, MachineState>) {
@@ -567,6 +573,10 @@ fn on_io_in<'x>(uc: &mut Unicorn<'x, MachineState>, port: u32, size: usize) -> u
 }
 
 fn dispatch_hooks<'x>(uc: &mut Unicorn<'x, MachineState>, addr: u64) {
+    if uc.get_data().hook_skip == Some(addr) {
+        uc.get_data_mut().hook_skip = None;
+        return;
+    }
     let mut cbs = match uc.get_data_mut().hooks.by_addr.get_mut(&addr) {
         Some(v) => std::mem::take(v),
         None => return,
@@ -690,6 +700,7 @@ impl Machine {
             resync: false,
             hooks: HookTable::default(),
             unmapped: None,
+            hook_skip: None,
         };
         let mut uc =
             Unicorn::new_with_data(Arch::X86, Mode::MODE_64, state).map_err(uc_err("open"))?;
@@ -1099,6 +1110,7 @@ impl Machine {
         ctx.restore(h).map_err(uc_err("context restore"))?;
         st.devices = snap.devices.clone();
         st.stop = None;
+        st.hook_skip = None;
         self.clock.set_state(snap.insns, snap.idle_ns);
         self.uc.ctl_flush_tb().map_err(uc_err("flush TB"))?;
         self.uc.ctl_flush_tlb().map_err(uc_err("flush TLB"))?;
@@ -1154,7 +1166,11 @@ impl Machine {
                 Err(e) => return StopReason::CpuError(format!("{e:?}")),
             };
             self.clock.clear_stop_pending();
-            self.uc.get_data_mut().resync = false;
+            let st = self.uc.get_data_mut();
+            st.resync = false;
+            if st.hook_skip.is_some_and(|a| a != rip) {
+                st.hook_skip = None;
+            }
             self.stats.restarts += 1;
             let res = self.uc.emu_start(rip, NO_UNTIL, 0, 0);
             let st = self.uc.get_data_mut();

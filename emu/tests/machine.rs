@@ -332,3 +332,36 @@ fn virtual_time_budget() {
     let ns = m.now_ns();
     assert!((3_000_000..3_000_100).contains(&ns), "{ns}");
 }
+
+#[test]
+fn hooks_fire_once_per_execution_across_stops_and_resyncs() {
+    // Loop of 5 iterations; the hook at `spin` adds a hook elsewhere on every hit (forcing a
+    // resync stop) and stops the machine on the third hit. Each execution of `spin` must be
+    // seen exactly once, even though both requests restart Unicorn at the hooked instruction.
+    let mut k = CodeAssembler::new(64).unwrap();
+    let mut spin = k.create_label();
+    let mut tail = k.create_label();
+    prologue(&mut k);
+    k.set_label(&mut spin).unwrap();
+    k.inc(rbx).unwrap();
+    k.cmp(rbx, 5).unwrap();
+    k.jb(spin).unwrap();
+    k.set_label(&mut tail).unwrap();
+    exit(&mut k, 0);
+    let (mut m, r, _) = machine_labels(k, None, &[]);
+    let spin_ip = r.label_ip(&spin).unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s2 = seen.clone();
+    m.add_hook_fn(spin_ip, move |ctx| {
+        let count = ctx.regs().rbx;
+        s2.borrow_mut().push(count);
+        ctx.add_hook(0x1000 + count, Box::new(|_| {}));
+        if count == 2 {
+            ctx.stop();
+        }
+    });
+    assert_eq!(m.run(Limits::insns(100_000)), StopReason::HookRequest);
+    assert_eq!(m.regs().rip, spin_ip);
+    assert_eq!(m.run(Limits::insns(100_000)), StopReason::Exit(0));
+    assert_eq!(*seen.borrow(), vec![0u64, 1, 2, 3, 4]);
+}
