@@ -59,3 +59,44 @@ fn teaching_kernel_boots_to_exit_code_0_deterministically() {
     assert_eq!(n1, n2, "same instruction count");
     assert!(out1 == out2, "console output differs between two boots");
 }
+
+#[test]
+fn teaching_kernel_snapshot_mid_boot_resumes_identically() {
+    let Some(image) = build_teaching() else {
+        return;
+    };
+    // Snapshot points: in the middle of busy execution, and during idle time skipped by hlt.
+    for first in [
+        Limits::insns(5_000_000),
+        Limits::virtual_time(Duration::from_millis(1500)),
+    ] {
+        let mut m = Machine::boot_elf_file(&MachineConfig::default(), &image).unwrap();
+        let r = m.run(first);
+        assert!(
+            matches!(r, StopReason::InsnBudget | StopReason::TimeBudget),
+            "{r:?}"
+        );
+        let snap = m.snapshot().unwrap();
+        m.take_console();
+        let limits = Limits::virtual_time(Duration::from_secs(20));
+        let a = (
+            m.run(limits),
+            m.take_console(),
+            m.stats().instructions,
+            m.regs(),
+        );
+        m.restore(&snap).unwrap();
+        let b = (
+            m.run(limits),
+            m.take_console(),
+            m.stats().instructions,
+            m.regs(),
+        );
+        assert_eq!(a.0, StopReason::Exit(0));
+        assert!(!a.1.is_empty());
+        assert!(
+            a == b,
+            "the restored machine diverged (snapshot after {first:?})"
+        );
+    }
+}
