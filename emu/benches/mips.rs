@@ -137,6 +137,63 @@ fn run_faults(m: &mut Machine) {
     assert_eq!(m.run(Limits::none()), StopReason::Exit(0));
 }
 
+const TLB_ITERS: u32 = 20_000;
+const TLB_PAGES: u64 = 16;
+
+/// Reload CR3 (flushing the TLB) then load from TLB_PAGES distinct 4 KiB pages, TLB_ITERS times.
+fn tlb_code() -> Vec<u8> {
+    let mut c = vec![0xb9];
+    c.extend_from_slice(&TLB_ITERS.to_le_bytes()); // mov ecx, TLB_ITERS
+    let top = c.len();
+    c.extend_from_slice(&[0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8]); // mov rax, cr3; mov cr3, rax
+    for i in 0..TLB_PAGES {
+        c.extend_from_slice(&[0x48, 0x8b, 0x14, 0x25]); // mov rdx, [0x100000 + i * 4096]
+        c.extend_from_slice(&((0x10_0000 + i * 4096) as u32).to_le_bytes());
+    }
+    c.extend_from_slice(&[0xff, 0xc9]); // dec ecx
+    let rel = top as i64 - (c.len() as i64 + 6);
+    c.extend_from_slice(&[0x0f, 0x85]); // jnz top (rel32)
+    c.extend_from_slice(&(rel as i32).to_le_bytes());
+    c.push(0xf4); // hlt
+    c
+}
+
+/// Bare Unicorn running `tlb_code`, with QEMU's own page walker (`tlb_hook` false) or with the
+/// TLB in "virtual" mode filled by a Rust hook that walks the page tables (`tlb_hook` true),
+/// the alternative way of knowing the #PF error code.
+fn tlb_bare(tlb_hook: bool) -> Unicorn<'static, ()> {
+    let mut uc = bare();
+    uc.mem_write(CODE, &tlb_code()).unwrap();
+    if tlb_hook {
+        uc.ctl_set_tlb_type(unicorn_engine::TlbType::VIRTUAL)
+            .unwrap();
+        uc.add_tlb_hook(1, 0, |uc, va, _kind| {
+            let cr3 = uc.reg_read(RegisterX86::CR3).ok()?;
+            let mut table = cr3 & 0x000f_ffff_ffff_f000;
+            for level in (2..=4u32).rev() {
+                let idx = (va >> (12 + 9 * (level - 1))) & 0x1ff;
+                let mut b = [0u8; 8];
+                uc.mem_read(table + idx * 8, &mut b).ok()?;
+                let e = u64::from_le_bytes(b);
+                if e & 1 == 0 {
+                    return None;
+                }
+                if level == 2 && e & 0x80 != 0 {
+                    let pa = (e & 0x000f_ffff_ffe0_0000) | (va & 0x1f_ffff);
+                    return Some(unicorn_engine::TlbEntry {
+                        paddr: pa & !0xfff,
+                        perms: Prot::ALL,
+                    });
+                }
+                table = e & 0x000f_ffff_ffff_f000;
+            }
+            None
+        })
+        .unwrap();
+    }
+    uc
+}
+
 fn main() {
     let mut c = Criterion::default()
         .sample_size(10)
@@ -159,6 +216,21 @@ fn main() {
         "page fault delivered through the guest IDT and returned with iretq: {:.0} ns each",
         t.elapsed().as_nanos() as f64 / f64::from(FAULTS)
     );
+    for hook in [false, true] {
+        let mut uc = tlb_bare(hook);
+        let t = Instant::now();
+        uc.emu_start(CODE, 0, 0, 0).unwrap();
+        let fills = u64::from(TLB_ITERS) * TLB_PAGES;
+        let what = if hook {
+            "TLB-fill hook (Rust walker)"
+        } else {
+            "QEMU's own walker"
+        };
+        println!(
+            "CR3 reload + {TLB_PAGES} page touches: {:.0} ns per TLB refill with {what}",
+            t.elapsed().as_nanos() as f64 / fills as f64
+        );
+    }
     let t = Instant::now();
     let _m2 = machine();
     println!(
