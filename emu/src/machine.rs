@@ -1195,6 +1195,17 @@ impl Machine {
                     {
                         continue;
                     }
+                    // Unicorn returns Ok without a stop request only after `hlt` (RIP is past
+                    // it). Anything else is unexpected: report it rather than skip time.
+                    let rip = self.uc.reg_read(RegisterX86::RIP).unwrap_or(0);
+                    let mut byte = [0u8; 1];
+                    let after_hlt =
+                        self.read_virt(rip.wrapping_sub(1), &mut byte).is_ok() && byte[0] == 0xf4;
+                    if !after_hlt {
+                        return StopReason::CpuError(format!(
+                            "emulation ended unexpectedly at {rip:#x}"
+                        ));
+                    }
                     if let Some(r) = self.on_hlt(time_limit) {
                         return r;
                     }
