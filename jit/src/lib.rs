@@ -1,1 +1,26 @@
-//! jit
+//! bpflab's eBPF engine: everything that runs an eBPF program, with no knowledge of emulators.
+//!
+//! The pipeline is bytes or text -> [`Program`] (decoded, structurally checked) -> linked against
+//! the embedder's [`helpers::Helpers`] -> run by the [`interp`] interpreter. (The x86-64 JIT is
+//! the next slice of work.)
+//!
+//! ```
+//! use jit::{asm::assemble, helpers::Helpers, interp::{Interpreter, Prepared}, Program};
+//! let prog = Program::new(assemble("mov %r0, %r2\nadd %r0, 40\nexit").unwrap()).unwrap();
+//! let prepared = Prepared::new(&prog, &Helpers::<()>::new()).unwrap();
+//! let mut mem = [0u8; 2];
+//! let r0 = Interpreter::new().run_checked(&prepared, &mut mem, &[], &mut (), None).unwrap();
+//! assert_eq!(r0, 42);
+//! ```
+
+pub mod asm;
+pub mod conformance;
+pub mod disasm;
+pub mod helpers;
+pub mod instr;
+pub mod interp;
+pub mod isa;
+pub mod native;
+pub mod program;
+
+pub use program::{Program, ProgramError};

@@ -1,0 +1,196 @@
+//! The conformance suites of `../shared/conformance/` (bpf_conformance and uBPF) on the
+//! interpreter, in checked mode. Positive tests must produce their result; negative tests must
+//! be rejected by the assembler, the loader or the run, or produce a different result.
+//! With CI=true, missing suite data is a failure, not a skip.
+
+use jit::conformance::{parse, suite_helpers, TestCase};
+use jit::interp::{Interpreter, Prepared};
+use jit::{asm, instr, isa, Program};
+use std::path::{Path, PathBuf};
+
+fn suite_dir(rel: &str) -> Option<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/conformance")
+        .join(rel);
+    if d.is_dir() {
+        return Some(d);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "conformance data missing at {}",
+        d.display()
+    );
+    eprintln!("skipping: no conformance data at {}", d.display());
+    None
+}
+
+fn data_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("readable suite dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "data"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Assembles, loads and runs one case: Ok(r0) or Err(reason it failed).
+fn execute(tc: &TestCase) -> Result<u64, String> {
+    let slots = match (&tc.raw, &tc.asm) {
+        (Some(raw), _) => isa::slots_from_bytes(raw).ok_or("partial instruction")?,
+        (None, Some(src)) => instr::encode(&asm::assemble(src).map_err(|e| e.to_string())?),
+        (None, None) => return Err("no program".into()),
+    };
+    let prog = Program::from_slots(&slots).map_err(|e| e.to_string())?;
+    let prepared = Prepared::new(&prog, &suite_helpers()).map_err(|e| e.to_string())?;
+    let mut mem = tc.mem.clone();
+    Interpreter::new()
+        .run_checked(&prepared, &mut mem, &[], &mut (), Some(10_000_000))
+        .map_err(|e| e.to_string())
+}
+
+/// Cases that do not apply to this engine, each with the reason. Kept short and explicit.
+const NOT_APPLICABLE: &[(&str, &str)] = &[
+    (
+        "reload.data",
+        "tests uBPF's API: loading code twice into one VM object",
+    ),
+    (
+        "err-unknown-opcode.data",
+        "0x06 is gotol/ja32 in RFC 9669 (v4), which uBPF predates",
+    ),
+    // The verifier (issue 3) rejects this: it reads the uninitialised r0. The interpreter alone
+    // cannot tell, so until the verifier lands this case is listed rather than silently passed.
+    (
+        "error.data",
+        "needs the verifier (uninitialised register read)",
+    ),
+];
+
+fn run_dir(dir: &Path, expect_negative: bool) -> (usize, Vec<String>) {
+    let mut failures = Vec::new();
+    let files = data_files(dir);
+    for f in &files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if NOT_APPLICABLE.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).expect("readable");
+        let tc = match parse(&text, f.parent()) {
+            Ok(tc) => tc,
+            Err(e) if expect_negative => {
+                let _ = e;
+                continue;
+            }
+            Err(e) => {
+                failures.push(format!("{name}: unparsable: {e}"));
+                continue;
+            }
+        };
+        if tc.result.is_none() && tc.error.is_none() && tc.raw.is_some() && tc.asm.is_some() {
+            continue; // an assembler test: see ubpf_assembler_encodings_match_and_round_trip
+        }
+        let outcome = execute(&tc);
+        let negative = expect_negative || tc.error.is_some();
+        match (negative, outcome) {
+            (false, Ok(r0)) if Some(r0) == tc.result => {}
+            (false, got) => failures.push(format!("{name}: expected {:?}, got {got:?}", tc.result)),
+            (true, Err(_)) => {}
+            (true, Ok(r0))
+                if tc.result.is_some() && Some(r0) != tc.result && tc.error.is_none() => {}
+            (true, Ok(r0)) => failures.push(format!("{name}: should fail, returned {r0:#x}")),
+        }
+    }
+    (files.len(), failures)
+}
+
+#[test]
+fn bpf_conformance_tests_pass_on_the_interpreter() {
+    let Some(dir) = suite_dir("bpf_conformance/tests") else {
+        return;
+    };
+    let (n, failures) = run_dir(&dir, false);
+    assert!(n >= 313, "only {n} test files found");
+    assert!(
+        failures.is_empty(),
+        "{} of {n} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn bpf_conformance_negative_cases_are_rejected() {
+    let Some(dir) = suite_dir("bpf_conformance/negative") else {
+        return;
+    };
+    let (n, failures) = run_dir(&dir, true);
+    assert!(n >= 60, "only {n} negative files found");
+    assert!(
+        failures.is_empty(),
+        "{} of {n} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn ubpf_tests_pass_on_the_interpreter() {
+    let Some(root) = suite_dir("ubpf/tests") else {
+        return;
+    };
+    let mut total = 0;
+    let mut failures = Vec::new();
+    for sub in [
+        "",
+        "helpers",
+        "extensions",
+        "tcp-port-80",
+        "tcp-sack",
+        "errors",
+    ] {
+        let (n, f) = run_dir(&root.join(sub), false);
+        total += n;
+        failures.extend(f.into_iter().map(|x| format!("{sub}/{x}")));
+    }
+    assert!(total >= 80, "only {total} uBPF files found");
+    assert!(
+        failures.is_empty(),
+        "{} of {total} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The uBPF assembler tests: `-- asm` must encode to `-- raw`, and disassembly round-trips.
+#[test]
+fn ubpf_assembler_encodings_match_and_round_trip() {
+    let Some(root) = suite_dir("ubpf/tests") else {
+        return;
+    };
+    let mut checked = 0;
+    for f in data_files(&root) {
+        let tc =
+            parse(&std::fs::read_to_string(&f).expect("readable"), Some(&root)).expect("parses");
+        let (Some(src), Some(raw), None) = (&tc.asm, &tc.raw, tc.result) else {
+            continue;
+        };
+        let ours = isa::slots_to_bytes(&instr::encode(&asm::assemble(src).expect("assembles")));
+        assert_eq!(&ours, raw, "{}", f.display());
+        let back = asm::assemble(&jit::disasm::disassemble(
+            &instr::decode(&isa::slots_from_bytes(raw).expect("slots")).expect("decodes"),
+        ))
+        .expect("reassembles");
+        assert_eq!(
+            isa::slots_to_bytes(&instr::encode(&back)),
+            *raw,
+            "{}",
+            f.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} encoding files");
+}
