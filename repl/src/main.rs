@@ -155,7 +155,6 @@ fn boot(
     let config = emu::MachineConfig {
         mem_bytes: mem,
         cmdline: append,
-        ..Default::default()
     };
     let (name, bytes) = if image == "teaching" {
         ("teaching".to_string(), TEACHING_ELF.to_vec())

@@ -3,7 +3,10 @@
 use std::process::Command;
 
 fn bpflab(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bpflab")).args(args).output().expect("bpflab runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_bpflab"))
+        .args(args)
+        .output()
+        .expect("bpflab runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -19,7 +22,10 @@ fn example(name: &str) -> String {
 fn boot_runs_the_teaching_kernel_to_exit_code_0_deterministically() {
     let (code, out, err) = bpflab(&["boot"]);
     assert_eq!(code, 0, "stderr: {err}");
-    assert!(out.contains("summary: net total generated 2000 delivered 1356 dropped 644"), "{out}");
+    assert!(
+        out.contains("summary: net total generated 2000 delivered 1356 dropped 644"),
+        "{out}"
+    );
     assert!(err.contains("stop: exit port, code 0"), "{err}");
     let (_, out2, _) = bpflab(&["boot"]);
     assert_eq!(out, out2, "two boots print the same console");
@@ -39,12 +45,27 @@ fn bpf_asm_disasm_and_run() {
     let dir = std::env::temp_dir().join(format!("bpflab-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let bin = dir.join("sum.bin");
-    let (code, _, err) = bpflab(&["bpf", "asm", &example("sum.s"), "-o", bin.to_str().expect("utf8")]);
+    let (code, _, err) = bpflab(&[
+        "bpf",
+        "asm",
+        &example("sum.s"),
+        "-o",
+        bin.to_str().expect("utf8"),
+    ]);
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = bpflab(&["bpf", "disasm", bin.to_str().expect("utf8")]);
     assert_eq!(code, 0);
-    assert!(out.contains("     2:  71 13 00 00 00 00 00 00  ldxb %r3, [%r1]"), "{out}");
-    let (code, out, err) = bpflab(&["bpf", "run", &example("sum.s"), "--mem", &example("sum.mem")]);
+    assert!(
+        out.contains("     2:  71 13 00 00 00 00 00 00  ldxb %r3, [%r1]"),
+        "{out}"
+    );
+    let (code, out, err) = bpflab(&[
+        "bpf",
+        "run",
+        &example("sum.s"),
+        "--mem",
+        &example("sum.mem"),
+    ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "0x37");
     let (code, _, err) = bpflab(&["bpf", "run", "/nonexistent.s"]);
@@ -55,13 +76,23 @@ fn bpf_asm_disasm_and_run() {
 #[test]
 fn conformance_plugin_protocol() {
     let out = Command::new(env!("CARGO_BIN_EXE_bpflab"))
-        .args(["bpf", "conformance-plugin", "--program", "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00"])
+        .args([
+            "bpf",
+            "conformance-plugin",
+            "--program",
+            "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00",
+        ])
         .output()
         .expect("runs");
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2a");
     let out = Command::new(env!("CARGO_BIN_EXE_bpflab"))
-        .args(["bpf", "conformance-plugin", "--program", "ff 00 00 00 00 00 00 00"])
+        .args([
+            "bpf",
+            "conformance-plugin",
+            "--program",
+            "ff 00 00 00 00 00 00 00",
+        ])
         .output()
         .expect("runs");
     assert!(!out.status.success());

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up the machine and runs the main job: boot the default guest (the teaching kernel).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export UNICORN_NO_PKG_CONFIG=1
+cargo build --release -p repl
+./target/release/bpflab boot
