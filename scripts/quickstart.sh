@@ -4,5 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export UNICORN_NO_PKG_CONFIG=1
-cargo build --release -p repl
-./target/release/bpflab boot
+cargo run --release -q -p repl --bin bpflab -- boot
