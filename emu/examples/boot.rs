@@ -4,7 +4,6 @@
 //!  [--append CMDLINE] [--verbose]`
 
 use emu::{Limits, Machine, MachineConfig};
-use std::io::Write;
 use std::time::Duration;
 
 fn main() {
@@ -47,11 +46,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    m.set_console_sink(Some(Box::new(|b: &[u8]| {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(b);
-        let _ = out.flush();
-    })));
+    m.set_console_sink(Some(emu::stdout_sink()));
     let reason = m.run(limits);
     if reason.is_crash() {
         eprintln!("{}", m.report(&reason));
@@ -59,17 +54,7 @@ fn main() {
     eprintln!("stop: {reason}");
     eprintln!("{}", m.stats());
     if verbose {
-        let s = m.stats();
-        eprintln!(
-            "interrupts delivered {}, emu_start calls {}",
-            s.interrupts, s.restarts
-        );
-        for (port, c) in m.unknown_ports() {
-            eprintln!(
-                "unknown port {port:#06x}: {} reads, {} writes",
-                c.reads, c.writes
-            );
-        }
+        eprint!("{}", m.verbose_summary());
     }
     let code = match reason {
         emu::StopReason::Exit(c) => c as i32,

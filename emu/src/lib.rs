@@ -36,7 +36,7 @@ pub mod memory;
 pub use cpu::Regs;
 pub use loader::{KernelImage, LoadError};
 pub use machine::{
-    ConsoleSink, EmuError, HookContext, HookFn, HookId, Limits, Machine, MachineConfig, Snapshot,
-    Stats, StopHandle, StopReason, StopReport, DEFAULT_MEM_BYTES,
+    stdout_sink, ConsoleSink, EmuError, HookContext, HookFn, HookId, Limits, Machine,
+    MachineConfig, Snapshot, Stats, StopHandle, StopReason, StopReport, DEFAULT_MEM_BYTES,
 };
 pub use memory::{Access, Fault, GuestMemory, Ram, Translation};

@@ -258,6 +258,16 @@ pub struct HookId(u64);
 /// Receives console output as the guest produces it.
 pub type ConsoleSink = Box<dyn FnMut(&[u8])>;
 
+/// A console sink that streams guest output to the host's stdout as it is produced.
+pub fn stdout_sink() -> ConsoleSink {
+    Box::new(|b: &[u8]| {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(b);
+        let _ = out.flush();
+    })
+}
+
 /// A code-hook callback.
 pub type HookFn = Box<dyn FnMut(&mut HookContext<'_>)>;
 
@@ -1039,6 +1049,22 @@ impl Machine {
     /// Unknown ports the guest touched, with counts.
     pub fn unknown_ports(&self) -> &BTreeMap<u16, UnknownPortCount> {
         &self.uc.get_data().devices.unknown
+    }
+
+    /// The `--verbose` details for people: interrupt counts and every unknown port touched.
+    pub fn verbose_summary(&self) -> String {
+        let s = self.stats();
+        let mut out = format!(
+            "interrupts delivered {}, emu_start calls {}\n",
+            s.interrupts, s.restarts
+        );
+        for (port, c) in self.unknown_ports() {
+            out.push_str(&format!(
+                "unknown port {port:#06x}: {:>6} reads {:>6} writes\n",
+                c.reads, c.writes
+            ));
+        }
+        out
     }
 
     /// Counters.

@@ -5,7 +5,7 @@
 //! `record`/`replay`, `image` and `types` follow in later issues (see ../shared/design.md).
 
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -166,11 +166,7 @@ fn boot(
     };
     let kernel = emu::KernelImage::parse(&name, bytes).map_err(|e| e.to_string())?;
     let mut m = emu::Machine::boot_image(&config, kernel).map_err(|e| e.to_string())?;
-    m.set_console_sink(Some(Box::new(|b: &[u8]| {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(b);
-        let _ = out.flush();
-    })));
+    m.set_console_sink(Some(emu::stdout_sink()));
     let reason = m.run(emu::Limits::virtual_time(max_time));
     if reason.is_crash() {
         eprintln!("{}", m.report(&reason));
@@ -178,17 +174,7 @@ fn boot(
     eprintln!("stop: {reason}");
     eprintln!("{}", m.stats());
     if verbose {
-        let s = m.stats();
-        eprintln!(
-            "interrupts delivered {}, emu_start calls {}",
-            s.interrupts, s.restarts
-        );
-        for (port, c) in m.unknown_ports() {
-            eprintln!(
-                "unknown port {port:#06x}: {:>6} reads {:>6} writes",
-                c.reads, c.writes
-            );
-        }
+        eprint!("{}", m.verbose_summary());
     }
     Ok(match reason {
         emu::StopReason::Exit(0) => ExitCode::SUCCESS,
