@@ -20,6 +20,7 @@ pub mod helpers;
 pub mod instr;
 pub mod interp;
 pub mod isa;
+pub mod maps;
 pub mod native;
 pub mod program;
 
