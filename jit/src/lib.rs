@@ -1,8 +1,8 @@
 //! bpflab's eBPF engine: everything that runs an eBPF program, with no knowledge of emulators.
 //!
 //! The pipeline is bytes or text -> [`Program`] (decoded, structurally checked) -> linked against
-//! the embedder's [`helpers::Helpers`] -> run by the [`interp`] interpreter. (The x86-64 JIT is
-//! the next slice of work.)
+//! the embedder's [`helpers::Helpers`] -> run by the [`interp`] interpreter or compiled to native
+//! code by the [`x86`] JIT.
 //!
 //! ```
 //! use jit::{asm::assemble, helpers::Helpers, interp::{Interpreter, Prepared}, Program};
@@ -23,5 +23,7 @@ pub mod isa;
 pub mod maps;
 pub mod native;
 pub mod program;
+pub mod x86;
 
 pub use program::{Program, ProgramError};
+pub use x86::{JitError, JitProgram};

@@ -5,7 +5,7 @@
 
 use jit::conformance::{parse, suite_helpers, TestCase};
 use jit::interp::{Interpreter, Prepared};
-use jit::{asm, instr, isa, Program};
+use jit::{asm, instr, isa, JitProgram, Program};
 use std::path::{Path, PathBuf};
 
 fn suite_dir(rel: &str) -> Option<PathBuf> {
@@ -34,16 +34,30 @@ fn data_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The engine a case runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    Interp,
+    Jit,
+}
+
 /// Assembles, loads and runs one case: Ok(r0) or Err(reason it failed).
-fn execute(tc: &TestCase) -> Result<u64, String> {
+fn execute(tc: &TestCase, engine: Engine) -> Result<u64, String> {
     let slots = match (&tc.raw, &tc.asm) {
         (Some(raw), _) => isa::slots_from_bytes(raw).ok_or("partial instruction")?,
         (None, Some(src)) => instr::encode(&asm::assemble(src).map_err(|e| e.to_string())?),
         (None, None) => return Err("no program".into()),
     };
     let prog = Program::from_slots(&slots).map_err(|e| e.to_string())?;
-    let prepared = Prepared::new(&prog, &suite_helpers()).map_err(|e| e.to_string())?;
     let mut mem = tc.mem.clone();
+    if engine == Engine::Jit {
+        let mut jit =
+            JitProgram::compile_checked(&prog, &suite_helpers()).map_err(|e| e.to_string())?;
+        return jit
+            .run_checked(&mut mem, &[], &mut (), Some(10_000_000))
+            .map_err(|e| e.to_string());
+    }
+    let prepared = Prepared::new(&prog, &suite_helpers()).map_err(|e| e.to_string())?;
     Interpreter::new()
         .run_checked(&prepared, &mut mem, &[], &mut (), Some(10_000_000))
         .map_err(|e| e.to_string())
@@ -67,7 +81,7 @@ const NOT_APPLICABLE: &[(&str, &str)] = &[
     ),
 ];
 
-fn run_dir(dir: &Path, expect_negative: bool) -> (usize, Vec<String>) {
+fn run_dir(dir: &Path, expect_negative: bool, engine: Engine) -> (usize, Vec<String>) {
     let mut failures = Vec::new();
     let files = data_files(dir);
     for f in &files {
@@ -77,6 +91,9 @@ fn run_dir(dir: &Path, expect_negative: bool) -> (usize, Vec<String>) {
             .unwrap_or_default();
         if NOT_APPLICABLE.iter().any(|(n, _)| *n == name) {
             continue;
+        }
+        if std::env::var_os("CONFORMANCE_TRACE").is_some() {
+            eprintln!("{name}");
         }
         let text = std::fs::read_to_string(f).expect("readable");
         let tc = match parse(&text, f.parent()) {
@@ -93,7 +110,7 @@ fn run_dir(dir: &Path, expect_negative: bool) -> (usize, Vec<String>) {
         if tc.result.is_none() && tc.error.is_none() && tc.raw.is_some() && tc.asm.is_some() {
             continue; // an assembler test: see ubpf_assembler_encodings_match_and_round_trip
         }
-        let outcome = execute(&tc);
+        let outcome = execute(&tc, engine);
         let negative = expect_negative || tc.error.is_some();
         match (negative, outcome) {
             (false, Ok(r0)) if Some(r0) == tc.result => {}
@@ -116,28 +133,25 @@ fn assert_all_passed(n: usize, failures: &[String]) {
     );
 }
 
-#[test]
-fn bpf_conformance_tests_pass_on_the_interpreter() {
+fn bpf_conformance(engine: Engine) {
     let Some(dir) = suite_dir("bpf_conformance/tests") else {
         return;
     };
-    let (n, failures) = run_dir(&dir, false);
+    let (n, failures) = run_dir(&dir, false, engine);
     assert!(n >= 313, "only {n} test files found");
     assert_all_passed(n, &failures);
 }
 
-#[test]
-fn bpf_conformance_negative_cases_are_rejected() {
+fn bpf_conformance_negative(engine: Engine) {
     let Some(dir) = suite_dir("bpf_conformance/negative") else {
         return;
     };
-    let (n, failures) = run_dir(&dir, true);
+    let (n, failures) = run_dir(&dir, true, engine);
     assert!(n >= 60, "only {n} negative files found");
     assert_all_passed(n, &failures);
 }
 
-#[test]
-fn ubpf_tests_pass_on_the_interpreter() {
+fn ubpf(engine: Engine) {
     let Some(root) = suite_dir("ubpf/tests") else {
         return;
     };
@@ -151,12 +165,42 @@ fn ubpf_tests_pass_on_the_interpreter() {
         "tcp-sack",
         "errors",
     ] {
-        let (n, f) = run_dir(&root.join(sub), false);
+        let (n, f) = run_dir(&root.join(sub), false, engine);
         total += n;
         failures.extend(f.into_iter().map(|x| format!("{sub}/{x}")));
     }
     assert!(total >= 80, "only {total} uBPF files found");
     assert_all_passed(total, &failures);
+}
+
+#[test]
+fn bpf_conformance_tests_pass_on_the_interpreter() {
+    bpf_conformance(Engine::Interp);
+}
+
+#[test]
+fn bpf_conformance_tests_pass_on_the_jit() {
+    bpf_conformance(Engine::Jit);
+}
+
+#[test]
+fn bpf_conformance_negative_cases_are_rejected_by_the_interpreter() {
+    bpf_conformance_negative(Engine::Interp);
+}
+
+#[test]
+fn bpf_conformance_negative_cases_are_rejected_by_the_jit() {
+    bpf_conformance_negative(Engine::Jit);
+}
+
+#[test]
+fn ubpf_tests_pass_on_the_interpreter() {
+    ubpf(Engine::Interp);
+}
+
+#[test]
+fn ubpf_tests_pass_on_the_jit() {
+    ubpf(Engine::Jit);
 }
 
 /// The uBPF assembler tests: `-- asm` must encode to `-- raw`, and disassembly round-trips.

@@ -10,6 +10,18 @@ use std::ffi::c_void;
 /// The entry point of compiled code: `(r1, r2, frame) -> r0`.
 type Entry = unsafe extern "C" fn(u64, u64, *mut c_void) -> u64;
 
+/// A token saying "the program about to run was proven safe for this run's inputs". It can
+/// only be made inside this crate, by the code that holds such a proof.
+#[derive(Debug)]
+pub(crate) struct RunPermit(());
+
+impl RunPermit {
+    /// Made by the verifier's and the pre-flight's callers only.
+    pub(crate) fn proven() -> Self {
+        RunPermit(())
+    }
+}
+
 /// A read-execute mapping holding one compiled program.
 #[derive(Debug)]
 pub struct ExecMemory {
@@ -32,6 +44,21 @@ impl ExecMemory {
     /// The code bytes (for disassembly and tests).
     pub fn code(&self) -> &[u8] {
         &self.map[..self.len]
+    }
+
+    /// Runs JIT code for a program the crate has proven safe for this run (see [`RunPermit`]).
+    pub(crate) fn run<E>(
+        &self,
+        _permit: RunPermit,
+        r1: u64,
+        r2: u64,
+        frame: &mut super::RunFrame<'_, E>,
+    ) -> u64 {
+        // SAFETY: a `RunPermit` is only made where the program's accesses have been proven safe
+        // for these inputs (the verifier, or a checked pre-flight run of the same inputs with
+        // deterministic helpers), the code comes from `x86::compile` for that program with
+        // helpers of environment type `E`, and `frame` is this run's live frame.
+        unsafe { self.call(r1, r2, frame.as_ptr()) }
     }
 
     /// Calls the code at offset 0 with the JIT's entry convention.

@@ -11,6 +11,9 @@ use std::ffi::c_void;
 /// The native signature of every helper: r1-r5 and the run's frame.
 pub type NativeHelper = extern "C" fn(u64, u64, u64, u64, u64, *mut c_void) -> u64;
 
+/// The signature of [`check_access`].
+pub(crate) type AccessCheck = extern "C" fn(*mut c_void, u64, u64) -> u64;
+
 /// What made a run stop early.
 pub(crate) mod abort {
     /// Keep running.
@@ -19,6 +22,12 @@ pub(crate) mod abort {
     pub const EXIT: u64 = 1;
     /// Fail the run; details in `RunFrame::error`.
     pub const ERROR: u64 = 2;
+    /// JIT code found no helper for a `callx`: the id is in `FrameHeader::value`.
+    pub const BAD_CALLX: u64 = 3;
+    /// Checked JIT code made an access outside its regions: see `RunFrame::fault`.
+    pub const FAULT: u64 = 4;
+    /// Checked JIT code ran out of its instruction budget.
+    pub const BUDGET: u64 = 5;
 }
 
 /// The part of the frame JIT code reads; offsets are part of the JIT's ABI.
@@ -35,16 +44,24 @@ pub(crate) struct FrameHeader {
     pub callx_table: *const Option<NativeHelper>,
     /// Length of `callx_table`.
     pub callx_len: u64,
+    /// Instruction index of the call or access that stopped a JIT run (set by JIT code).
+    pub pc: u64,
+    /// Top of the BPF stack (r10 of the main function) for JIT code.
+    pub stack_top: u64,
+    /// Instructions left for checked JIT code (decremented at back edges and calls).
+    pub budget: u64,
 }
 
-/// Offsets of [`FrameHeader`] fields, for the JIT (the next slice of work).
-#[allow(dead_code)]
+/// Offsets of [`FrameHeader`] fields, for the JIT.
 pub(crate) mod offsets {
     pub const ABORT: i32 = 0;
     pub const VALUE: i32 = 8;
     pub const SAVED_RSP: i32 = 16;
     pub const CALLX_TABLE: i32 = 24;
     pub const CALLX_LEN: i32 = 32;
+    pub const PC: i32 = 40;
+    pub const STACK_TOP: i32 = 48;
+    pub const BUDGET: i32 = 56;
 }
 
 /// A span of host memory a checked run may touch.
@@ -88,7 +105,6 @@ pub(crate) enum Policy<'r> {
     /// Every access is checked against these regions.
     Checked(&'r [Region]),
     /// Accesses were proven safe before the run (verifier, or a checked pre-flight run).
-    #[allow(dead_code)] // used once the verifier hands out proofs
     Trusted,
 }
 
@@ -118,6 +134,8 @@ pub struct RunFrame<'r, E> {
     pub(crate) policy: Policy<'r>,
     pub(crate) env: &'r mut E,
     pub(crate) error: Option<String>,
+    /// The access checked JIT code was refused.
+    pub(crate) fault: Option<MemFault>,
 }
 
 impl<E> std::fmt::Debug for RunFrame<'_, E> {
@@ -142,10 +160,14 @@ impl<'r, E> RunFrame<'r, E> {
                 saved_rsp: 0,
                 callx_table: callx.as_ptr(),
                 callx_len: callx.len() as u64,
+                pc: 0,
+                stack_top: 0,
+                budget: u64::MAX,
             },
             policy,
             env,
             error: None,
+            fault: None,
         }
     }
 
@@ -248,4 +270,25 @@ pub(crate) extern "C" fn trampoline<E, H: HelperImpl<E>>(
     // and nothing else borrows it while a helper runs.
     let frame = unsafe { &mut *frame.cast::<RunFrame<'_, E>>() };
     H::call(&mut HelperCx { frame }, [a, b, c, d, e])
+}
+
+/// The bounds check called by checked JIT code before every load, store and atomic: `info` is
+/// `pc << 16 | write << 8 | len`. Returns 0 when the access is allowed; otherwise records the
+/// fault in the frame and returns 1 (the code then unwinds through its abort stub).
+pub(crate) extern "C" fn check_access<E>(frame: *mut c_void, addr: u64, info: u64) -> u64 {
+    // SAFETY: checked JIT code passes its run's live `RunFrame<'_, E>` (r12, set from the
+    // entry argument that `JitProgram` provides), and `check_access::<E>` is only compiled into
+    // programs for helpers of environment type `E`. Nothing else borrows the frame during the call.
+    let frame = unsafe { &mut *frame.cast::<RunFrame<'_, E>>() };
+    let len = info & 0xff;
+    let write = (info >> 8) & 1 != 0;
+    match frame.policy.check(addr, len, write) {
+        Ok(()) => 0,
+        Err(fault) => {
+            frame.hdr.abort = abort::FAULT;
+            frame.hdr.pc = info >> 16;
+            frame.fault = Some(fault);
+            1
+        }
+    }
 }

@@ -1,0 +1,183 @@
+//! The x86-64 JIT: compiles a [`Program`] to native code in W^X memory.
+//!
+//! [`JitProgram::compile`] translates the program ([`compile`]) through the encoder
+//! ([`encode`], one function per instruction form), then copies the code into a fresh mapping
+//! that is made read-execute and never writable again ([`crate::native::exec`]). Helpers are
+//! called directly at their native addresses with r1-r5 in place.
+//!
+//! Two modes: *checked* code ([`JitProgram::compile_checked`]) bounds-checks every access against
+//! the run's regions and counts instructions, so it can run any program, like the checked
+//! interpreter; *trusted* code has no checks and is made only for programs the verifier accepted.
+
+pub mod compile;
+pub mod encode;
+
+use crate::helpers::Helpers;
+use crate::instr::LdImmKind;
+use crate::interp::RunError;
+use crate::isa::{MAX_CALL_FRAMES, STACK_SIZE};
+use crate::native::exec::{ExecMemory, RunPermit};
+use crate::native::frame::{abort, NativeHelper, Policy, Region, RunFrame};
+use crate::program::Program;
+use std::marker::PhantomData;
+use thiserror::Error;
+
+/// Why a program could not be compiled.
+#[derive(Debug, Error)]
+pub enum JitError {
+    #[error("instruction {pc}: call to unknown helper {id}")]
+    UnknownHelper { pc: usize, id: u32 },
+    #[error("instruction {pc}: unresolved lddw {kind:?} (the loader must resolve map and function references)")]
+    UnresolvedPseudo { pc: usize, kind: LdImmKind },
+    #[error("jump offsets did not converge in {0} passes")]
+    NoConvergence(usize),
+    #[error("cannot map executable memory: {0}")]
+    Memory(#[from] std::io::Error),
+}
+
+/// A compiled program for helpers with environment type `E`, with its BPF stack.
+#[derive(Debug)]
+pub struct JitProgram<E> {
+    exec: ExecMemory,
+    callx: Vec<Option<NativeHelper>>,
+    checked: bool,
+    stack: Box<[u8]>,
+    regions: Vec<Region>,
+    _env: PhantomData<fn(&mut E)>,
+}
+
+impl<E> JitProgram<E> {
+    /// Compiles `prog` with a bounds check before every memory access and an instruction
+    /// budget, linking helper calls against `helpers`. Safe for any program; see
+    /// [`JitProgram::run_checked`].
+    pub fn compile_checked(prog: &Program, helpers: &Helpers<E>) -> Result<Self, JitError> {
+        Self::compile(prog, helpers, true)
+    }
+
+    /// Compiles `prog` without checks: only for programs the verifier accepted.
+    #[allow(dead_code)] // the verifier's caller
+    pub(crate) fn compile_trusted(prog: &Program, helpers: &Helpers<E>) -> Result<Self, JitError> {
+        Self::compile(prog, helpers, false)
+    }
+
+    fn compile(prog: &Program, helpers: &Helpers<E>, checked: bool) -> Result<Self, JitError> {
+        let code = compile::compile(prog, helpers, checked)?;
+        Ok(JitProgram {
+            exec: ExecMemory::new(&code)?,
+            callx: helpers.callx_table().to_vec(),
+            checked,
+            stack: vec![0u8; STACK_SIZE * MAX_CALL_FRAMES].into_boxed_slice(),
+            regions: Vec::new(),
+            _env: PhantomData,
+        })
+    }
+
+    /// The machine code (entry stub first).
+    pub fn code(&self) -> &[u8] {
+        self.exec.code()
+    }
+
+    /// Whether the code checks its own accesses.
+    pub fn is_checked(&self) -> bool {
+        self.checked
+    }
+
+    /// Runs checked code with every access checked against `mem`, the stack and `extra`
+    /// regions, exactly like [`crate::interp::Interpreter::run_checked`]: r1 = address of `mem`
+    /// (0 when empty), r2 = its length. `budget` bounds the instructions executed (counted at
+    /// backward jumps and calls, so the bound is approximate).
+    pub fn run_checked(
+        &mut self,
+        mem: &mut [u8],
+        extra: &[Region],
+        env: &mut E,
+        budget: Option<u64>,
+    ) -> Result<u64, RunError> {
+        if !self.checked {
+            return Err(RunError::Jit(
+                "this program was compiled without checks".into(),
+            ));
+        }
+        self.regions.clear();
+        self.regions.push(Region::of(&self.stack, true));
+        if !mem.is_empty() {
+            self.regions.push(Region::of(mem, true));
+        }
+        self.regions.extend_from_slice(extra);
+        let regions = std::mem::take(&mut self.regions);
+        let r1 = if mem.is_empty() {
+            0
+        } else {
+            mem.as_mut_ptr() as usize as u64
+        };
+        let r2 = mem.len() as u64;
+        let result = {
+            let mut frame = RunFrame::new(env, Policy::Checked(&regions), &self.callx);
+            frame.hdr.budget = budget.unwrap_or(u64::MAX);
+            // Checked code proves its own accesses safe as it runs.
+            let top = stack_top(&mut self.stack);
+            enter(
+                &self.exec,
+                top,
+                RunPermit::proven(),
+                r1,
+                r2,
+                &mut frame,
+                budget,
+            )
+        };
+        self.regions = regions;
+        result
+    }
+
+    /// Runs code for a verified program (no checks).
+    #[allow(dead_code)] // the verifier's caller
+    pub(crate) fn run_trusted(
+        &mut self,
+        permit: RunPermit,
+        r1: u64,
+        r2: u64,
+        env: &mut E,
+    ) -> Result<u64, RunError> {
+        let top = stack_top(&mut self.stack);
+        let mut frame = RunFrame::new(env, Policy::Trusted, &self.callx);
+        enter(&self.exec, top, permit, r1, r2, &mut frame, None)
+    }
+}
+
+fn stack_top(stack: &mut [u8]) -> u64 {
+    stack.as_mut_ptr() as usize as u64 + stack.len() as u64
+}
+
+/// Runs the code and turns the frame's abort state into the result.
+fn enter<E>(
+    exec: &ExecMemory,
+    top: u64,
+    permit: RunPermit,
+    r1: u64,
+    r2: u64,
+    frame: &mut RunFrame<'_, E>,
+    budget: Option<u64>,
+) -> Result<u64, RunError> {
+    {
+        frame.hdr.stack_top = top;
+        let r0 = exec.run(permit, r1, r2, frame);
+        let pc = frame.hdr.pc as usize;
+        match frame.hdr.abort {
+            abort::NONE | abort::EXIT => Ok(r0),
+            abort::BAD_CALLX => Err(RunError::BadCallx {
+                pc,
+                id: frame.hdr.value,
+            }),
+            abort::FAULT => match frame.fault.take() {
+                Some(fault) => Err(RunError::Memory { pc, fault }),
+                None => Err(RunError::Jit("memory fault without details".into())),
+            },
+            abort::BUDGET => Err(RunError::Budget(budget.unwrap_or(u64::MAX))),
+            _ => Err(RunError::Helper {
+                pc,
+                msg: frame.error.take().unwrap_or_else(|| "unknown error".into()),
+            }),
+        }
+    }
+}
