@@ -449,6 +449,8 @@ impl Interpreter {
                 0xc3 | 0xdb => {
                     let size = if s.op == 0xc3 { Size::W } else { Size::DW };
                     let addr = reg[d].wrapping_add(s.off as i64 as u64);
+                    // A read-modify-write needs a writable target: report it as a write.
+                    mem_check!(addr, size.bytes() as u64, true);
                     let old = load!(size, addr);
                     let (new, fetched) = atomic_rmw(s.aux, size, old, reg[sr], reg[0]);
                     if let Some(v) = new {

@@ -652,4 +652,273 @@ mod tests {
             "test r14, 8",
         );
     }
+
+    #[test]
+    fn immediates_and_arithmetic() {
+        check(
+            |a| a.mov_r32_imm(R9, 7),
+            &[0x41, 0xb9, 7, 0, 0, 0],
+            "mov r9d, 7",
+        );
+        check(
+            |a| a.movabs(RAX, 0x8000_0000_0000_0000),
+            &[0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0x80],
+            "movabs rax, 0x8000000000000000",
+        );
+        check(|a| a.load_imm(RSI, 0), &[0x31, 0xf6], "xor esi, esi");
+        check(
+            |a| a.load_imm(RBX, 0xffff_ffff),
+            &[0xbb, 0xff, 0xff, 0xff, 0xff],
+            "mov ebx, 0xffffffff",
+        );
+        check(
+            |a| a.imul_rr(Op::Q, R13, RCX),
+            &[0x4c, 0x0f, 0xaf, 0xe9],
+            "imul r13, rcx",
+        );
+        check(
+            |a| a.imul_rri(Op::W, RAX, RAX, 3),
+            &[0x6b, 0xc0, 3],
+            "imul eax, eax, 3",
+        );
+        check(
+            |a| a.imul_rri(Op::Q, R14, R14, 1000),
+            &[0x4d, 0x69, 0xf6, 0xe8, 0x03, 0, 0],
+            "imul r14, r14, 0x3e8",
+        );
+        check(|a| a.neg(Op::W, R15), &[0x41, 0xf7, 0xdf], "neg r15d");
+        check(|a| a.div(Op::Q, false, R11), &[0x49, 0xf7, 0xf3], "div r11");
+        check(
+            |a| a.div(Op::W, true, R11),
+            &[0x41, 0xf7, 0xfb],
+            "idiv r11d",
+        );
+        check(|a| a.cqo(Op::Q), &[0x48, 0x99], "cqo");
+        check(|a| a.cqo(Op::W), &[0x99], "cdq");
+    }
+
+    #[test]
+    fn shifts_and_byte_order() {
+        check(
+            |a| a.shift_ri(Shift::Shl, Op::Q, RDI, 3),
+            &[0x48, 0xc1, 0xe7, 3],
+            "shl rdi, 3",
+        );
+        check(
+            |a| a.shift_ri(Shift::Sar, Op::W, R8, 31),
+            &[0x41, 0xc1, 0xf8, 31],
+            "sar r8d, 0x1f",
+        );
+        check(
+            |a| a.shift_ri(Shift::Ror, Op::H, RDX, 8),
+            &[0x66, 0xc1, 0xca, 8],
+            "ror dx, 8",
+        );
+        // The count register is rcx (BPF r4): the destination may be rcx itself.
+        check(
+            |a| a.shift_cl(Shift::Shr, Op::Q, RCX),
+            &[0x48, 0xd3, 0xe9],
+            "shr rcx, cl",
+        );
+        check(
+            |a| a.shift_cl(Shift::Shl, Op::W, R11),
+            &[0x41, 0xd3, 0xe3],
+            "shl r11d, cl",
+        );
+        check(|a| a.bswap(Op::W, RSI), &[0x0f, 0xce], "bswap esi");
+        check(|a| a.bswap(Op::Q, R13), &[0x49, 0x0f, 0xcd], "bswap r13");
+        check(
+            |a| a.movx_rr(false, Op::H, Op::W, RDI, RDI),
+            &[0x0f, 0xb7, 0xff],
+            "movzx edi, di",
+        );
+        // Byte sources 4-7 need REX to mean sil/dil rather than dh/bh.
+        check(
+            |a| a.movx_rr(true, Op::B, Op::W, RAX, RSI),
+            &[0x40, 0x0f, 0xbe, 0xc6],
+            "movsx eax, sil",
+        );
+        check(
+            |a| a.movx_rr(true, Op::B, Op::Q, RBX, RDI),
+            &[0x48, 0x0f, 0xbe, 0xdf],
+            "movsx rbx, dil",
+        );
+        check(
+            |a| a.movx_rr(true, Op::H, Op::Q, RAX, R8),
+            &[0x49, 0x0f, 0xbf, 0xc0],
+            "movsx rax, r8w",
+        );
+        check(
+            |a| a.movx_rr(true, Op::W, Op::Q, R15, RDX),
+            &[0x4c, 0x63, 0xfa],
+            "movsxd r15, edx",
+        );
+    }
+
+    #[test]
+    fn memory_forms() {
+        // rbp and r13 bases always carry a displacement; r12 needs a SIB byte.
+        check(
+            |a| a.load(Op::Q, false, RAX, mem(RBP, 0)),
+            &[0x48, 0x8b, 0x45, 0],
+            "mov rax, qword ptr [rbp]",
+        );
+        check(
+            |a| a.load(Op::W, false, RDI, mem(R13, -8)),
+            &[0x41, 0x8b, 0x7d, 0xf8],
+            "mov edi, dword ptr [r13 - 8]",
+        );
+        check(
+            |a| a.load(Op::B, false, RSI, mem(RDI, 2)),
+            &[0x0f, 0xb6, 0x77, 2],
+            "movzx esi, byte ptr [rdi + 2]",
+        );
+        check(
+            |a| a.load(Op::H, true, RCX, mem(RSI, 0x1000)),
+            &[0x48, 0x0f, 0xbf, 0x8e, 0, 0x10, 0, 0],
+            "movsx rcx, word ptr [rsi + 0x1000]",
+        );
+        check(
+            |a| a.load(Op::W, true, R8, mem(RDX, 0)),
+            &[0x4c, 0x63, 0x02],
+            "movsxd r8, dword ptr [rdx]",
+        );
+        check(
+            |a| a.load(Op::Q, false, RSP, mem(R12, 16)),
+            &[0x49, 0x8b, 0x64, 0x24, 0x10],
+            "mov rsp, qword ptr [r12 + 0x10]",
+        );
+        check(
+            |a| a.load_indexed8(R11, R10, R11),
+            &[0x4f, 0x8b, 0x1c, 0xda],
+            "mov r11, qword ptr [r10 + r11*8]",
+        );
+        // Byte stores from rsi/rdi need an empty REX prefix (sil/dil, not dh/bh).
+        check(
+            |a| a.store_r(Op::B, mem(RAX, 1), RSI),
+            &[0x40, 0x88, 0x70, 1],
+            "mov byte ptr [rax + 1], sil",
+        );
+        check(
+            |a| a.store_r(Op::B, mem(RBP, -1), RDI),
+            &[0x40, 0x88, 0x7d, 0xff],
+            "mov byte ptr [rbp - 1], dil",
+        );
+        check(
+            |a| a.store_r(Op::B, mem(RDI, 0), RCX),
+            &[0x88, 0x0f],
+            "mov byte ptr [rdi], cl",
+        );
+        check(
+            |a| a.store_r(Op::H, mem(R14, 6), RBX),
+            &[0x66, 0x41, 0x89, 0x5e, 6],
+            "mov word ptr [r14 + 6], bx",
+        );
+        check(
+            |a| a.store_q(mem(R12, 16), RSP),
+            &[0x49, 0x89, 0x64, 0x24, 0x10],
+            "mov qword ptr [r12 + 0x10], rsp",
+        );
+        check(
+            |a| a.store_i(Op::B, mem(RDI, 0), 0x11),
+            &[0xc6, 0x07, 0x11],
+            "mov byte ptr [rdi], 0x11",
+        );
+        check(
+            |a| a.store_i(Op::H, mem(RDI, 2), 0x2211),
+            &[0x66, 0xc7, 0x47, 2, 0x11, 0x22],
+            "mov word ptr [rdi + 2], 0x2211",
+        );
+        check(
+            |a| a.store_i(Op::Q, mem(RBP, -8), -1),
+            &[0x48, 0xc7, 0x45, 0xf8, 0xff, 0xff, 0xff, 0xff],
+            "mov qword ptr [rbp - 8], 0xffffffffffffffff",
+        );
+        check(
+            |a| a.lea(R11, mem(RSI, -4)),
+            &[0x4c, 0x8d, 0x5e, 0xfc],
+            "lea r11, [rsi - 4]",
+        );
+        check(
+            |a| a.cmp_r_mem(R11, mem(R12, 32)),
+            &[0x4d, 0x3b, 0x5c, 0x24, 0x20],
+            "cmp r11, qword ptr [r12 + 0x20]",
+        );
+        check(
+            |a| a.cmp_mem_i8(mem(R12, 0), 0),
+            &[0x49, 0x83, 0x3c, 0x24, 0],
+            "cmp qword ptr [r12], 0",
+        );
+        check(
+            |a| a.sub_mem_i(mem(R12, 56), 3),
+            &[0x49, 0x83, 0x6c, 0x24, 0x38, 3],
+            "sub qword ptr [r12 + 0x38], 3",
+        );
+    }
+
+    #[test]
+    fn atomics() {
+        check(
+            |a| a.lock_alu_mem(Alu::Add, Op::Q, mem(RDI, 8), RSI),
+            &[0xf0, 0x48, 0x01, 0x77, 8],
+            "lock add qword ptr [rdi + 8], rsi",
+        );
+        check(
+            |a| a.lock_alu_mem(Alu::Xor, Op::W, mem(RBP, -4), RAX),
+            &[0xf0, 0x31, 0x45, 0xfc],
+            "lock xor dword ptr [rbp - 4], eax",
+        );
+        check(
+            |a| a.lock_xadd(Op::W, mem(R13, 0), RBX),
+            &[0xf0, 0x41, 0x0f, 0xc1, 0x5d, 0],
+            "lock xadd dword ptr [r13], ebx",
+        );
+        check(
+            |a| a.xchg_mem(Op::Q, mem(RDX, 0), RCX),
+            &[0x48, 0x87, 0x0a],
+            "xchg qword ptr [rdx], rcx",
+        );
+        check(
+            |a| a.lock_cmpxchg(Op::Q, mem(R9, 4), R11),
+            &[0xf0, 0x4d, 0x0f, 0xb1, 0x59, 4],
+            "lock cmpxchg qword ptr [r9 + 4], r11",
+        );
+    }
+
+    #[test]
+    fn control_flow() {
+        check(|a| a.push(R12), &[0x41, 0x54], "push r12");
+        check(|a| a.pop(RBP), &[0x5d], "pop rbp");
+        check(|a| a.ret(), &[0xc3], "ret");
+        check(|a| a.leave(), &[0xc9], "leave");
+        check(|a| a.call_r(R11), &[0x41, 0xff, 0xd3], "call r11");
+        check(|a| a.call_rel(0x100), &[0xe8, 0xfb, 0, 0, 0], "call 0x1100");
+        check(|a| a.jmp(0, true), &[0xeb, 0xfe], "jmp 0x1000");
+        check(
+            |a| a.jmp(0x200, false),
+            &[0xe9, 0xfb, 1, 0, 0],
+            "jmp 0x1200",
+        );
+        check(|a| a.jcc(Cc::Le, 0x10, true), &[0x7e, 0x0e], "jle 0x1010");
+        check(
+            |a| a.jcc(Cc::A, 0x1000, false),
+            &[0x0f, 0x87, 0xfa, 0x0f, 0, 0],
+            "ja 0x2000",
+        );
+        check(
+            |a| {
+                let s = a.jcc_fwd(Cc::B);
+                a.ret();
+                a.bind_short(s);
+            },
+            &[0x72, 0x01, 0xc3],
+            "jb 0x1003; ret",
+        );
+        assert!(
+            fits_short(0, 129)
+                && !fits_short(0, 130)
+                && fits_short(200, 74)
+                && !fits_short(200, 73)
+        );
+    }
 }

@@ -181,3 +181,62 @@ fn enter<E>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::{parse, suite_helpers};
+    use crate::{asm, instr, isa};
+
+    /// Trusted code must compute what checked code computes. Every conformance program that
+    /// runs cleanly in checked mode is safe for its inputs, so it may run unchecked: the two
+    /// results must agree, and the trusted code must really be free of checks.
+    #[test]
+    fn trusted_code_agrees_with_checked_code_on_the_conformance_suite() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/conformance/bpf_conformance/tests");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "conformance data missing at {}",
+                dir.display()
+            );
+            return;
+        };
+        let helpers = suite_helpers();
+        let mut compared = 0;
+        for e in entries.flatten() {
+            let text = std::fs::read_to_string(e.path()).expect("readable");
+            let Ok(tc) = parse(&text, Some(&dir)) else {
+                continue;
+            };
+            let slots = match (&tc.raw, &tc.asm) {
+                (Some(raw), _) => isa::slots_from_bytes(raw).expect("whole slots"),
+                (None, Some(src)) => instr::encode(&asm::assemble(src).expect("assembles")),
+                _ => continue,
+            };
+            let Ok(prog) = Program::from_slots(&slots) else {
+                continue;
+            };
+            let mut checked = JitProgram::compile_checked(&prog, &helpers).expect("compiles");
+            let mut mem = tc.mem.clone();
+            let Ok(want) = checked.run_checked(&mut mem, &[], &mut (), Some(1_000_000)) else {
+                continue;
+            };
+            let mut trusted = JitProgram::compile_trusted(&prog, &helpers).expect("compiles");
+            assert!(trusted.code().len() <= checked.code().len());
+            mem.copy_from_slice(&tc.mem);
+            let r1 = if mem.is_empty() {
+                0
+            } else {
+                mem.as_mut_ptr() as usize as u64
+            };
+            // The checked run above proved this exact run safe: deterministic suite helpers,
+            // the same memory buffer and contents, and a stack at the same offsets.
+            let got = trusted.run_trusted(RunPermit::proven(), r1, mem.len() as u64, &mut ());
+            assert_eq!(got, Ok(want), "{}", e.path().display());
+            compared += 1;
+        }
+        assert!(compared > 250, "only {compared} programs compared");
+    }
+}
