@@ -71,7 +71,8 @@ enum BpfCmd {
         /// A file of hex bytes given to the program as memory.
         #[arg(long)]
         mem: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "interp")]
+        /// The JIT (checked mode: every access bounds-checked) or the interpreter.
+        #[arg(long, value_enum, default_value = "jit")]
         engine: Engine,
     },
     /// bpf_conformance's plugin protocol: program as hex bytes on stdin, memory as hex in the
@@ -82,11 +83,11 @@ enum BpfCmd {
         /// The program as hex bytes instead of stdin.
         #[arg(long)]
         program: Option<String>,
-        /// Accepted for compatibility with the upstream runner.
+        /// Run on the JIT (the default).
         #[arg(long)]
         jit: bool,
-        /// Accepted for compatibility with the upstream runner.
-        #[arg(long)]
+        /// Run on the interpreter instead of the JIT.
+        #[arg(long, conflicts_with = "jit")]
         interpret: bool,
     },
 }
@@ -208,8 +209,17 @@ fn hex_to_bytes(text: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-fn execute(prog: &jit::Program, mem: &mut [u8]) -> Result<u64, String> {
+/// Runs `prog` with the conformance suites' helpers, every access checked (the program is not
+/// verified here).
+fn execute(prog: &jit::Program, mem: &mut [u8], engine: Engine) -> Result<u64, String> {
     let helpers = jit::conformance::suite_helpers();
+    if let Engine::Jit = engine {
+        let mut code =
+            jit::JitProgram::compile_checked(prog, &helpers).map_err(|e| e.to_string())?;
+        return code
+            .run_checked(mem, &[], &mut (), Some(100_000_000))
+            .map_err(|e| e.to_string());
+    }
     let prepared = jit::interp::Prepared::new(prog, &helpers).map_err(|e| e.to_string())?;
     jit::interp::Interpreter::new()
         .run_checked(&prepared, mem, &[], &mut (), Some(100_000_000))
@@ -228,9 +238,6 @@ fn bpf(cmd: BpfCmd) -> Result<ExitCode, String> {
             print!("{}", jit::disasm::listing(prog.instrs()));
         }
         BpfCmd::Run { file, mem, engine } => {
-            if matches!(engine, Engine::Jit) {
-                return Err("the x86-64 JIT is not available yet (issue 2, next slice); use --engine interp".into());
-            }
             let prog = load_program(&file)?;
             let mut memory = match mem {
                 Some(p) => hex_to_bytes(
@@ -238,11 +245,19 @@ fn bpf(cmd: BpfCmd) -> Result<ExitCode, String> {
                 )?,
                 None => Vec::new(),
             };
-            println!("{:#x}", execute(&prog, &mut memory)?);
+            println!("{:#x}", execute(&prog, &mut memory, engine)?);
         }
         BpfCmd::ConformancePlugin {
-            memory, program, ..
+            memory,
+            program,
+            interpret,
+            ..
         } => {
+            let engine = if interpret {
+                Engine::Interp
+            } else {
+                Engine::Jit
+            };
             let text = match program {
                 Some(p) => p,
                 None => {
@@ -256,7 +271,7 @@ fn bpf(cmd: BpfCmd) -> Result<ExitCode, String> {
             let prog =
                 jit::Program::from_bytes(&hex_to_bytes(&text)?).map_err(|e| e.to_string())?;
             let mut mem = hex_to_bytes(memory.as_deref().unwrap_or(""))?;
-            match execute(&prog, &mut mem) {
+            match execute(&prog, &mut mem, engine) {
                 Ok(r0) => println!("{r0:x}"),
                 Err(e) => {
                     println!("{e}");

@@ -68,6 +68,33 @@ fn bpf_asm_disasm_and_run() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "0x37");
+    for engine in ["interp", "jit"] {
+        let (code, out, err) = bpflab(&[
+            "bpf",
+            "run",
+            &example("sum.s"),
+            "--mem",
+            &example("sum.mem"),
+            "--engine",
+            engine,
+        ]);
+        assert_eq!(code, 0, "{engine}: {err}");
+        assert_eq!(out.trim(), "0x37", "{engine}");
+    }
+    // An out-of-bounds read is an error naming the instruction, on both engines.
+    let oob = dir.join("oob.s");
+    std::fs::write(&oob, "ldxdw %r0, [%r1+4096]\nexit\n").expect("write");
+    for engine in ["interp", "jit"] {
+        let (code, _, err) = bpflab(&[
+            "bpf",
+            "run",
+            oob.to_str().expect("utf8"),
+            "--engine",
+            engine,
+        ]);
+        assert_ne!(code, 0, "{engine}");
+        assert!(err.contains("instruction 0"), "{engine}: {err}");
+    }
     let (code, _, err) = bpflab(&["bpf", "run", "/nonexistent.s"]);
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent.s"));
