@@ -335,6 +335,12 @@ impl HookContext<'_> {
         &self.uc.state().ram
     }
 
+    /// A shared handle to guest RAM that outlives this callback (for helpers that read guest
+    /// memory while a filter runs).
+    pub fn ram_handle(&self) -> Rc<Ram> {
+        self.uc.state().ram.clone()
+    }
+
     /// Read guest virtual memory with the current CR3, without faulting the guest.
     pub fn read_virt(&self, va: u64, buf: &mut [u8]) -> Result<(), Fault> {
         let cr3 = self.cr3();
@@ -885,6 +891,12 @@ impl Machine {
     /// Guest memory (physical access and page-table walks).
     pub fn memory(&self) -> &Ram {
         &self.ram
+    }
+
+    /// A shared handle to guest RAM, valid for the machine's lifetime (snapshot restores write
+    /// into the same mapping).
+    pub fn ram_handle(&self) -> Rc<Ram> {
+        self.ram.clone()
     }
 
     /// Read guest virtual memory through the current CR3.

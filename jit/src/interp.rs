@@ -234,6 +234,31 @@ impl Interpreter {
         result
     }
 
+    /// Runs with a read-only context: r1 = address of `ctx`, r2 = 0; every access is checked
+    /// against the context (reads only), the stack and `extra` regions. This is how filters
+    /// receive `struct bpf_context` or `struct pt_regs`.
+    pub fn run_checked_ctx<E>(
+        &mut self,
+        prog: &Prepared,
+        ctx: &[u8],
+        extra: &[Region],
+        env: &mut E,
+        budget: Option<u64>,
+    ) -> Result<u64, RunError> {
+        self.regions.clear();
+        self.regions.push(Region::of(&self.stack, true));
+        self.regions.push(Region::of(ctx, false));
+        self.regions.extend_from_slice(extra);
+        let regions = std::mem::take(&mut self.regions);
+        let r1 = ctx.as_ptr() as usize as u64;
+        let result = {
+            let mut frame = RunFrame::new(env, Policy::Checked(&regions), &prog.callx);
+            self.run_loop::<E, true>(prog, r1, 0, &mut frame, budget.unwrap_or(u64::MAX))
+        };
+        self.regions = regions;
+        result
+    }
+
     /// Runs without checks: only for programs whose accesses are proven safe for these inputs
     /// (the verifier, or a checked run of the same inputs). Crate-internal until the verifier
     /// hands out proofs.

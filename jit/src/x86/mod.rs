@@ -130,6 +130,37 @@ impl<E> JitProgram<E> {
         result
     }
 
+    /// Runs checked code with a read-only context: r1 = address of `ctx`, r2 = 0, every access
+    /// checked against the context (reads only), the stack and `extra` regions.
+    pub fn run_checked_ctx(
+        &mut self,
+        ctx: &[u8],
+        extra: &[Region],
+        env: &mut E,
+        budget: Option<u64>,
+    ) -> Result<u64, RunError> {
+        if !self.checked {
+            return Err(RunError::Jit(
+                "this program was compiled without checks".into(),
+            ));
+        }
+        self.regions.clear();
+        self.regions.push(Region::of(&self.stack, true));
+        self.regions.push(Region::of(ctx, false));
+        self.regions.extend_from_slice(extra);
+        let regions = std::mem::take(&mut self.regions);
+        let r1 = ctx.as_ptr() as usize as u64;
+        let result = {
+            let mut frame = RunFrame::new(env, Policy::Checked(&regions), &self.callx);
+            frame.hdr.budget = budget.unwrap_or(u64::MAX);
+            let top = stack_top(&mut self.stack);
+            // Checked code proves its own accesses safe as it runs.
+            enter(&self.exec, top, RunPermit::proven(), r1, 0, &mut frame, budget)
+        };
+        self.regions = regions;
+        result
+    }
+
     /// Runs code for a verified program (no checks).
     #[allow(dead_code)] // the verifier's caller
     pub(crate) fn run_trusted(
