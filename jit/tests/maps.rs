@@ -2,6 +2,8 @@
 //! handles, over value memory lent to checked runs with `MapSet::regions`; and a property test
 //! of the hash map against a `std` model.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 use jit::asm::assemble;
 use jit::helpers::Helpers;
 use jit::interp::{Interpreter, Prepared, RunError};

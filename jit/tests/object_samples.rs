@@ -5,6 +5,8 @@
 //! clang runs at test time into a temporary directory. Without clang the tests are skipped
 //! with a message, unless `CI=true`, where they fail.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 use jit::btf::core::{self, AccessStep, CoreKind};
 use jit::helpers::{Arg, HelperCx, HelperImpl, Helpers, Proto, Ret};
 use jit::instr::{Instr, LdImmKind};
