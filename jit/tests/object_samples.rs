@@ -150,6 +150,14 @@ fn kprobe_sample_programs_maps_and_relocations() {
             "{refs:?}"
         );
 
+        // The map table instantiates and every reference resolves against it.
+        let set = jit::maps::MapSet::from_object(&obj).unwrap();
+        let mut linked = p.program.clone();
+        set.resolve_program(&mut linked).unwrap();
+        assert!(map_refs(&linked).is_empty());
+        let rodata = set.get(ro).unwrap().get(&0u32.to_le_bytes()).unwrap();
+        assert_eq!(rodata[..4], 112u32.to_le_bytes());
+
         // Line info: the first instruction of the raw program is on its first lines.
         let l = obj.line_of("trace_dst_discard_raw", 0).unwrap();
         assert!(l.file.ends_with("kprobe_dst_discard.bpf.c"), "{l:?}");

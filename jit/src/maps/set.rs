@@ -46,6 +46,15 @@ impl MapSet {
         Ok(self.maps.len() - 1)
     }
 
+    /// The runtime maps of an object's map table, in its order (so `map_idx[N]` matches).
+    pub fn from_object(obj: &crate::object::Object) -> Result<Self, MapError> {
+        let mut set = MapSet::new();
+        for m in &obj.maps {
+            set.add(m.def.clone(), m.init.as_deref())?;
+        }
+        Ok(set)
+    }
+
     /// Number of maps.
     pub fn len(&self) -> usize {
         self.maps.len()
