@@ -14,6 +14,7 @@
 //! ```
 
 pub mod asm;
+pub mod btf;
 pub mod conformance;
 pub mod disasm;
 pub mod helpers;
@@ -22,6 +23,7 @@ pub mod interp;
 pub mod isa;
 pub mod maps;
 pub mod native;
+pub mod object;
 pub mod program;
 pub mod x86;
 
