@@ -1,0 +1,160 @@
+//! The environment a filter's helpers see: the guest at the moment of the hit, the program's
+//! maps, and where events go.
+//!
+//! One [`ProbeEnv`] belongs to one loaded object (all its programs share its maps, so an entry
+//! probe and a return probe can talk through a map). Before each run the probe updates the
+//! [`Hit`]: registers, address space, virtual time.
+
+use crate::events::{Event, EventKind, EventLog, Frame};
+use crate::guest::{GuestView, Task, TaskLayout, KERNEL_HALF};
+use emu::{Ram, Regs};
+use jit::maps::{MapEnv, MapSet};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The most frames a stack walk collects (the kernel's `PERF_MAX_STACK_DEPTH`).
+pub const MAX_STACK_DEPTH: usize = 127;
+
+/// Turns an address into `symbol+off` and `file:line` for stack events.
+pub type Symbolizer = Rc<dyn Fn(u64) -> (Option<String>, Option<String>)>;
+
+/// The probe hit being handled.
+#[derive(Clone, Debug, Default)]
+pub struct Hit {
+    pub regs: Regs,
+    pub now_ns: u64,
+    /// The probe's id (for events).
+    pub probe: u32,
+    /// Whether the probe sits on the first instruction of a function, where the return
+    /// address is at `[rsp]` and `rbp` is still the caller's frame pointer.
+    pub at_entry: bool,
+}
+
+/// Everything helpers may touch, for one loaded object.
+pub struct ProbeEnv {
+    pub guest: GuestView,
+    pub hit: Hit,
+    pub maps: MapSet,
+    pub events: Rc<RefCell<EventLog>>,
+    pub tasks: Rc<TaskLayout>,
+    pub symbolize: Option<Symbolizer>,
+}
+
+impl std::fmt::Debug for ProbeEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeEnv")
+            .field("hit", &self.hit)
+            .field("maps", &self.maps.len())
+            .finish()
+    }
+}
+
+impl MapEnv for ProbeEnv {
+    fn maps(&mut self) -> &mut MapSet {
+        &mut self.maps
+    }
+}
+
+impl ProbeEnv {
+    pub fn new(ram: Rc<Ram>, maps: MapSet, events: Rc<RefCell<EventLog>>, tasks: Rc<TaskLayout>) -> Self {
+        ProbeEnv {
+            guest: GuestView::new(ram, 0),
+            hit: Hit::default(),
+            maps,
+            events,
+            tasks,
+            symbolize: None,
+        }
+    }
+
+    /// The task running at the hit.
+    pub fn current_task(&self) -> Option<Task> {
+        self.tasks.current(&self.guest)
+    }
+
+    /// Address of the current `struct task_struct` (0 when unknown).
+    pub fn current_task_addr(&self) -> u64 {
+        self.tasks
+            .current_task
+            .and_then(|v| self.guest.read_u64(v))
+            .unwrap_or(0)
+    }
+
+    /// Emits an event stamped with the hit's time, probe and task.
+    pub fn emit(&self, kind: EventKind) {
+        let task = self.current_task().unwrap_or_default();
+        self.events.borrow_mut().push(Event {
+            ts_ns: self.hit.now_ns,
+            probe: self.hit.probe,
+            pid: task.pid,
+            comm: task.comm,
+            kind,
+        });
+    }
+
+    /// The guest kernel stack at the hit, innermost first: the probed address, then (at a
+    /// function's entry) the caller from `[rsp]`, then the frame-pointer chain.
+    pub fn kernel_stack(&self, max: usize) -> Vec<u64> {
+        let r = &self.hit.regs;
+        let mut ips = vec![r.rip];
+        if self.hit.at_entry {
+            if let Some(ret) = self.guest.read_u64(r.rsp).filter(|&a| a >= KERNEL_HALF) {
+                ips.push(ret);
+            }
+        }
+        let mut fp = r.rbp;
+        while ips.len() < max.min(MAX_STACK_DEPTH) && fp >= KERNEL_HALF {
+            let (Some(next), Some(ret)) = (self.guest.read_u64(fp), self.guest.read_u64(fp.wrapping_add(8)))
+            else {
+                break;
+            };
+            if ret < KERNEL_HALF {
+                break;
+            }
+            ips.push(ret);
+            // Frames grow towards higher addresses as we unwind; anything else ends the walk.
+            if next <= fp {
+                break;
+            }
+            fp = next;
+        }
+        ips.truncate(max);
+        ips
+    }
+
+    /// Frames for a stack event.
+    pub fn frames(&self, ips: &[u64]) -> Vec<Frame> {
+        ips.iter()
+            .map(|&addr| {
+                let (symbol, source) = match &self.symbolize {
+                    Some(f) => f(addr),
+                    None => (None, None),
+                };
+                Frame {
+                    addr,
+                    symbol,
+                    source,
+                }
+            })
+            .collect()
+    }
+
+    /// Moves perf-event and ring-buffer records produced by the last run into events.
+    pub fn drain_outputs(&mut self) {
+        let mut out = Vec::new();
+        for i in 0..self.maps.len() {
+            let Some(m) = self.maps.get_mut(i) else {
+                continue;
+            };
+            let name = m.def().name.clone();
+            if let Some(p) = m.perf_mut() {
+                out.extend(p.drain().into_iter().map(|s| (name.clone(), s.data)));
+            } else if let Some(rb) = m.ringbuf_mut() {
+                out.extend(rb.drain().into_iter().map(|d| (name.clone(), d)));
+            }
+        }
+        for (map, data) in out {
+            self.emit(EventKind::Output { map, data });
+        }
+    }
+}

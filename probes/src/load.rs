@@ -1,0 +1,274 @@
+//! Loading filters: `.o` objects from clang, `.c` sources compiled on the fly, `.s` assembly.
+//!
+//! A `.c` file is compiled with `clang -O2 -g -target bpf` with `bpflab.h` (shipped with this
+//! crate) and, when the caller provides one, the guest's generated `vmlinux.h` on the include
+//! path. Objects are parsed by [`jit::object`]; their maps become a [`MapSet`] and their
+//! programs have map references resolved to it. CO-RE relocations are applied when a resolver
+//! is given (see [`LoadOptions::core`]).
+
+use crate::context::ContextKind;
+use jit::btf::core::{CoreAnswer, CoreQuery};
+use jit::maps::MapSet;
+use jit::object::{Object, ProgKind};
+use jit::Program;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The shipped header.
+pub const BPFLAB_H: &str = include_str!("../include/bpflab.h");
+
+/// Why a filter could not be loaded.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: unknown filter kind (expected .c, .o or .s)")]
+    UnknownKind { path: String },
+    #[error("{path}: clang failed:\n{stderr}")]
+    Clang { path: String, stderr: String },
+    #[error("{path}: cannot run clang ({source}); install it (apt-get install clang)")]
+    NoClang {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {msg}")]
+    Bad { path: String, msg: String },
+    #[error("{path}: no program named '{name}' (it has: {have})")]
+    NoSuchProgram {
+        path: String,
+        name: String,
+        have: String,
+    },
+}
+
+/// Where a program wants to be attached, from its ELF section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Unknown: the user says where (`--attach SPEC=FILE`).
+    Anywhere,
+    /// `kprobe/SYM` or `bpflab/SYM`: at entry of a symbol.
+    Entry(String),
+    /// `kretprobe/SYM`: at return.
+    Return(String),
+}
+
+/// One program of a loaded filter.
+#[derive(Clone, Debug)]
+pub struct FilterProgram {
+    pub name: String,
+    pub section: String,
+    pub placement: Placement,
+    pub ctx: ContextKind,
+    /// Map references resolved against the filter's [`MapSet`].
+    pub program: Program,
+}
+
+/// A loaded filter: its programs and maps.
+#[derive(Debug)]
+pub struct Filter {
+    /// Where it came from (for messages).
+    pub origin: String,
+    pub programs: Vec<FilterProgram>,
+    pub maps: MapSet,
+}
+
+/// Answers CO-RE queries against the guest's types.
+pub type CoreResolver<'a> = &'a dyn Fn(&CoreQuery) -> Result<CoreAnswer, String>;
+
+/// How to load.
+#[derive(Default)]
+pub struct LoadOptions<'a> {
+    /// Extra include directories for `.c` (e.g. where the guest's `vmlinux.h` was written).
+    pub include_dirs: Vec<PathBuf>,
+    /// The `clang` to run (default `clang`).
+    pub clang: Option<PathBuf>,
+    /// Resolves CO-RE relocations against the guest; without it, objects that carry CO-RE
+    /// relocations are rejected.
+    pub core: Option<CoreResolver<'a>>,
+    /// Directory for temporary files (default: the system's).
+    pub work_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for LoadOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("include_dirs", &self.include_dirs)
+            .field("clang", &self.clang)
+            .finish()
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
+    move |source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Loads a `.c`, `.o` or `.s` file.
+pub fn load_file(path: &Path, opts: &LoadOptions<'_>) -> Result<Filter, LoadError> {
+    let shown = path.display().to_string();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("o") => {
+            let bytes = std::fs::read(path).map_err(io(path))?;
+            load_object(&shown, &bytes, opts)
+        }
+        Some("c") => {
+            let bytes = compile_c(path, opts)?;
+            load_object(&shown, &bytes, opts)
+        }
+        Some("s") | Some("asm") => {
+            let text = std::fs::read_to_string(path).map_err(io(path))?;
+            load_asm(&shown, &text)
+        }
+        _ => Err(LoadError::UnknownKind { path: shown }),
+    }
+}
+
+/// Assembly: one program, the seed's context, no maps.
+pub fn load_asm(origin: &str, text: &str) -> Result<Filter, LoadError> {
+    let bad = |msg: String| LoadError::Bad {
+        path: origin.to_string(),
+        msg,
+    };
+    let instrs = jit::asm::assemble(text).map_err(|e| bad(e.to_string()))?;
+    let program = Program::new(instrs).map_err(|e| bad(e.to_string()))?;
+    Ok(Filter {
+        origin: origin.to_string(),
+        programs: vec![FilterProgram {
+            name: "asm".into(),
+            section: String::new(),
+            placement: Placement::Anywhere,
+            ctx: ContextKind::Seed,
+            program,
+        }],
+        maps: MapSet::new(),
+    })
+}
+
+/// Compiles a C filter to an object's bytes.
+pub fn compile_c(path: &Path, opts: &LoadOptions<'_>) -> Result<Vec<u8>, LoadError> {
+    let shown = path.display().to_string();
+    let work = opts
+        .work_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("bpflab-cc-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(io(&work))?;
+    let header = work.join("bpflab.h");
+    std::fs::write(&header, BPFLAB_H).map_err(io(&header))?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "filter".into());
+    let out = work.join(format!("{stem}.o"));
+    let clang = opts.clang.clone().unwrap_or_else(|| PathBuf::from("clang"));
+    let mut cmd = std::process::Command::new(&clang);
+    cmd.args(["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Wno-unused-function"])
+        .arg("-I")
+        .arg(&work);
+    for d in &opts.include_dirs {
+        cmd.arg("-I").arg(d);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        cmd.arg("-I").arg(dir);
+    }
+    cmd.arg("-c").arg(path).arg("-o").arg(&out);
+    let output = cmd.output().map_err(|source| LoadError::NoClang {
+        path: shown.clone(),
+        source,
+    })?;
+    if !output.status.success() {
+        return Err(LoadError::Clang {
+            path: shown,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    let bytes = std::fs::read(&out).map_err(io(&out))?;
+    let _ = std::fs::remove_file(&out);
+    Ok(bytes)
+}
+
+/// An object's programs with maps instantiated and references resolved.
+pub fn load_object(origin: &str, bytes: &[u8], opts: &LoadOptions<'_>) -> Result<Filter, LoadError> {
+    let bad = |msg: String| LoadError::Bad {
+        path: origin.to_string(),
+        msg,
+    };
+    let obj = Object::parse(bytes).map_err(|e| bad(e.to_string()))?;
+    let maps = MapSet::from_object(&obj).map_err(|e| bad(e.to_string()))?;
+    let mut programs = Vec::new();
+    for p in &obj.programs {
+        let (placement, ctx) = match &p.kind {
+            ProgKind::Kprobe { target } => (placement_of(target, false), ContextKind::PtRegs),
+            ProgKind::Kretprobe { target } => (placement_of(target, true), ContextKind::PtRegs),
+            ProgKind::Bpflab { name } => (placement_of(name, false), ContextKind::Seed),
+            _ => (Placement::Anywhere, ContextKind::Seed),
+        };
+        let mut program = if p.core_relos.is_empty() {
+            p.program.clone()
+        } else {
+            let Some(core) = opts.core else {
+                return Err(bad(format!(
+                    "program '{}' has {} CO-RE relocations but no guest types to resolve them against",
+                    p.name,
+                    p.core_relos.len()
+                )));
+            };
+            jit::btf::core::apply(&p.program, &p.core_relos, core)
+                .map_err(|e| bad(format!("program '{}': CO-RE: {e}", p.name)))?
+        };
+        maps.resolve_program(&mut program)
+            .map_err(|e| bad(format!("program '{}': {e}", p.name)))?;
+        programs.push(FilterProgram {
+            name: p.name.clone(),
+            section: p.section.clone(),
+            placement,
+            ctx,
+            program,
+        });
+    }
+    if programs.is_empty() {
+        return Err(bad("the object holds no programs".into()));
+    }
+    Ok(Filter {
+        origin: origin.to_string(),
+        programs,
+        maps,
+    })
+}
+
+fn placement_of(target: &str, ret: bool) -> Placement {
+    match (target.is_empty(), ret) {
+        (true, _) => Placement::Anywhere,
+        (false, false) => Placement::Entry(target.to_string()),
+        (false, true) => Placement::Return(target.to_string()),
+    }
+}
+
+impl Filter {
+    /// The program called `name` (or the only one when `name` is `None`).
+    pub fn program_index(&self, name: Option<&str>) -> Result<Vec<usize>, LoadError> {
+        match name {
+            None => Ok((0..self.programs.len()).collect()),
+            Some(n) => self
+                .programs
+                .iter()
+                .position(|p| p.name == n || p.section == n)
+                .map(|i| vec![i])
+                .ok_or_else(|| LoadError::NoSuchProgram {
+                    path: self.origin.clone(),
+                    name: n.to_string(),
+                    have: self
+                        .programs
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
+        }
+    }
+}
