@@ -1,1 +1,30 @@
-//! Probes: symbols, types, attach points, contexts and guest-aware helpers. Work in progress.
+//! Probes: what bpflab knows about the guest kernel's code and data, read from its ELF image.
+//!
+//! - [`symbols`]: names <-> addresses (`.symtab`), globs, prefixes, duplicate locals;
+//! - [`attach`]: attach specs (`ip_rcv+0x1f`, `kretprobe:tcp_*`, `0xADDR`) resolved to addresses;
+//! - [`types`]: C types from DWARF (gimli): layouts, holes like pahole, member paths, function
+//!   parameters and the registers they arrive in;
+//! - [`cdecl`]: a `vmlinux.h` of the guest's types for BPF C programs (CO-RE);
+//! - [`lines`]: addresses to `file:line` with inlined frames (addr2line).
+//!
+//! Everything indexes lazily and borrows the image's bytes, so a 65 MB vmlinux costs little
+//! until a question is asked.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let image = std::fs::read("teaching.elf")?;
+//! let symbols = probes::symbols::SymbolTable::from_elf(&image)?;
+//! let (sym, off) = symbols.resolve(0xffffffff80101234).ok_or("no symbol")?;
+//! println!("{}+{off:#x}", sym.unique_name);
+//! let types = probes::types::TypeDb::from_elf(&image)?;
+//! let skb = types.find("struct sk_buff")?.ok_or("no sk_buff")?;
+//! print!("{}", types.format_pahole(skb)?);
+//! # Ok(()) }
+//! ```
+
+pub mod attach;
+mod elf;
+pub mod symbols;
+pub mod types;
+
+pub use elf::ElfError;
