@@ -23,7 +23,9 @@
 //! ```
 
 pub mod attach;
+pub mod cdecl;
 mod elf;
+pub mod lines;
 pub mod symbols;
 pub mod types;
 

@@ -305,6 +305,23 @@ impl SymbolTable {
             .map(|s| (s, addr - s.addr))
     }
 
+    /// The addresses a symbol covers: its size, or for a size-0 symbol up to the next
+    /// symbol's start (at most `MAX_UNSIZED` bytes, as a listing bound).
+    pub fn extent(&self, sym: &Symbol) -> std::ops::Range<u64> {
+        const MAX_UNSIZED: u64 = 1 << 20;
+        if sym.size > 0 {
+            return sym.addr..sym.addr.saturating_add(sym.size);
+        }
+        let next = self
+            .by_addr
+            .partition_point(|&i| self.symbols[i].addr <= sym.addr);
+        let end = self
+            .by_addr
+            .get(next)
+            .map_or(u64::MAX, |&i| self.symbols[i].addr);
+        sym.addr..end.min(sym.addr.saturating_add(MAX_UNSIZED))
+    }
+
     /// `symbol+0x1f` (or `symbol` at offset 0) for an address, if it resolves.
     pub fn format_addr(&self, addr: u64) -> Option<String> {
         self.resolve(addr).map(|(s, off)| {
@@ -330,9 +347,7 @@ impl SymbolTable {
     /// in name order.
     pub fn glob(&self, pattern: &str) -> Result<Vec<&Symbol>, glob::PatternError> {
         let compiled = glob::Pattern::new(pattern)?;
-        let literal_end = pattern
-            .find(['*', '?', '['])
-            .unwrap_or(pattern.len());
+        let literal_end = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
         Ok(self
             .prefix(&pattern[..literal_end])
             .filter(|s| compiled.matches(&s.unique_name))

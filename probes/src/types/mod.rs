@@ -18,7 +18,7 @@ pub mod function;
 mod index;
 pub mod layout;
 pub mod model;
-mod names;
+pub(crate) mod names;
 mod path;
 
 use std::sync::OnceLock;

@@ -46,7 +46,7 @@ pub struct Member {
 }
 
 /// An enumerator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Enumerator {
     /// Its name.
     pub name: String,
