@@ -355,9 +355,13 @@ impl<'a, 'data> Writer<'a, 'data> {
                     strong.push(id);
                 }
             }
-            Kind::Typedef(_) => {
+            Kind::Typedef(target) => {
                 if !ty.name.as_deref().is_some_and(is_builtin) {
                     strong.push(id);
+                    // Used by value: what the typedef names must be complete as well.
+                    if !via_pointer {
+                        self.deps(target, false, depth + 1, strong, weak)?;
+                    }
                 }
             }
             Kind::Pointer(t) => self.deps(t, true, depth + 1, strong, weak)?,
