@@ -1,15 +1,49 @@
-//! Probes: attach filters to guest kernel code and give them a guest-aware world.
+//! Probes: what bpflab knows about the guest kernel, and the filters attached to it.
 //!
+//! The guest's code and data, read from its ELF image:
+//! - [`symbols`]: names <-> addresses (`.symtab`), globs, prefixes, duplicate locals;
+//! - [`attach`]: attach specs (`ip_rcv+0x1f`, `kretprobe:tcp_*`, `0xADDR`) resolved to addresses;
+//! - [`types`]: C types from DWARF (gimli): layouts, holes like pahole, member paths, function
+//!   parameters and the registers they arrive in;
+//! - [`cdecl`]: a `vmlinux.h` of the guest's types for BPF C programs (CO-RE);
+//! - [`lines`]: addresses to `file:line` with inlined frames (addr2line).
+//!
+//! Everything indexes lazily and borrows the image's bytes, so a 65 MB vmlinux costs little
+//! until a question is asked.
+//!
+//! Filters and what they see at a probe hit:
+//! - [`load`]: filters from `.c` (clang + the shipped `bpflab.h`), `.o` and `.s`;
 //! - [`context`]: the contexts a filter receives (the seed's `struct bpf_context`, `pt_regs`);
 //! - [`guest`]: guest virtual memory with fault suppression, the current task;
 //! - [`env`]: what helpers see during one probe hit;
 //! - [`helpers`]: the guest-aware helpers and the seed's (`bpf_load_pointer`...);
 //! - [`printk`]: `bpf_trace_printk` formatting by the kernel's rules;
 //! - [`events`]: what filters emit, as trace_pipe text or versioned JSON.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let image = std::fs::read("teaching.elf")?;
+//! let symbols = probes::symbols::SymbolTable::from_elf(&image)?;
+//! let (sym, off) = symbols.resolve(0xffffffff80101234).ok_or("no symbol")?;
+//! println!("{}+{off:#x}", sym.unique_name);
+//! let types = probes::types::TypeDb::from_elf(&image)?;
+//! let skb = types.find("struct sk_buff")?.ok_or("no sk_buff")?;
+//! print!("{}", types.format_pahole(skb)?);
+//! # Ok(()) }
+//! ```
 
+pub mod attach;
+pub mod cdecl;
 pub mod context;
+mod elf;
 pub mod env;
 pub mod events;
 pub mod guest;
 pub mod helpers;
+pub mod lines;
+pub mod load;
 pub mod printk;
+pub mod symbols;
+pub mod types;
+
+pub use elf::ElfError;

@@ -1,0 +1,354 @@
+//! Attach points: the text a user writes to say where a filter runs, parsed and resolved
+//! against the guest's [`SymbolTable`].
+//!
+//! Accepted forms (see `design.md`):
+//! `SYMBOL`, `SYMBOL+OFF` (hex `0x1f` or decimal `31`), `0xADDR`, `SYMBOL%return`,
+//! `kprobe:SYMBOL[+OFF]`, `kretprobe:SYMBOL`, and globs (`tcp_*`, `ip_rcv?`, `[a-c]*`) that
+//! attach to every matching function. Only code can be probed: functions and labels in
+//! executable sections.
+
+use crate::symbols::{Symbol, SymbolTable};
+
+/// Why an attach spec could not be parsed or resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttachError {
+    /// Empty spec.
+    #[error("empty attach point")]
+    Empty,
+    /// `foo:bar` with an unknown probe type.
+    #[error("unknown probe type '{0}:' (expected kprobe: or kretprobe:)")]
+    UnknownProbeType(String),
+    /// The offset or address is not a number.
+    #[error("'{0}' is not a number (write hex as 0x1f or decimal as 31)")]
+    BadNumber(String),
+    /// `%return` or `kretprobe:` combined with an offset or an address.
+    #[error("'{0}': a return probe takes a function name, not an offset or address")]
+    ReturnWithOffset(String),
+    /// A glob that does not compile.
+    #[error("bad glob '{pattern}': {message}")]
+    BadGlob {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A glob combined with an offset.
+    #[error("'{0}': a glob cannot take an offset")]
+    GlobWithOffset(String),
+    /// No symbol of that name.
+    #[error("unknown symbol '{name}'{}", did_you_mean(.suggestions))]
+    UnknownSymbol {
+        /// The name asked for.
+        name: String,
+        /// Close names.
+        suggestions: Vec<String>,
+    },
+    /// The glob matched no function.
+    #[error("no function matches '{0}'")]
+    NoMatch(String),
+    /// The symbol names data, not code.
+    #[error("'{0}' is a data symbol, not a function")]
+    NotCode(String),
+    /// The offset lies outside the function.
+    #[error("offset {offset:#x} is beyond the end of {name} (size {size:#x})")]
+    OffsetBeyondEnd {
+        /// The symbol.
+        name: String,
+        /// The offset asked for.
+        offset: u64,
+        /// The function's size (or distance to the next symbol).
+        size: u64,
+    },
+    /// The address is not inside any function.
+    #[error("address {0:#x} is not inside any function")]
+    AddressNotInCode(u64),
+}
+
+fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", suggestions.join(", "))
+    }
+}
+
+/// A parsed attach spec, before resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachSpec {
+    /// A named symbol, possibly with an offset, possibly a return probe.
+    Symbol {
+        /// Symbol (unique) name.
+        name: String,
+        /// Offset into it.
+        offset: u64,
+        /// Probe the return instead of the entry.
+        is_return: bool,
+    },
+    /// An absolute address.
+    Address(u64),
+    /// Every function whose name matches.
+    Glob {
+        /// The glob.
+        pattern: String,
+        /// Probe the returns.
+        is_return: bool,
+    },
+}
+
+/// One place to attach, after resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedAttach {
+    /// Address of the instruction to hook (for a return probe: the function's entry).
+    pub addr: u64,
+    /// Unique name of the symbol it is in.
+    pub symbol: String,
+    /// Offset from the symbol's start.
+    pub offset: u64,
+    /// Whether the filter runs at the function's return.
+    pub is_return: bool,
+}
+
+fn parse_number(text: &str) -> Result<u64, AttachError> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|_| AttachError::BadNumber(text.to_string()))
+}
+
+fn is_glob(text: &str) -> bool {
+    text.contains(['*', '?', '['])
+}
+
+impl AttachSpec {
+    /// Parses one attach spec.
+    pub fn parse(spec: &str) -> Result<AttachSpec, AttachError> {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Err(AttachError::Empty);
+        }
+        let (mut body, mut is_return) = (spec, false);
+        // `'file.c'::name` contains "::": not a probe type.
+        if let Some((kind, rest)) = spec.split_once(':').filter(|_| !spec.starts_with('\'')) {
+            match kind {
+                "kprobe" | "p" => body = rest,
+                "kretprobe" | "r" => (body, is_return) = (rest, true),
+                _ => return Err(AttachError::UnknownProbeType(kind.to_string())),
+            }
+        }
+        if let Some(rest) = body.strip_suffix("%return") {
+            (body, is_return) = (rest, true);
+        }
+        if body.is_empty() {
+            return Err(AttachError::Empty);
+        }
+        if body.starts_with("0x") || body.starts_with("0X") {
+            if is_return {
+                return Err(AttachError::ReturnWithOffset(spec.to_string()));
+            }
+            return Ok(AttachSpec::Address(parse_number(body)?));
+        }
+        let (name, offset) = match body.split_once('+') {
+            Some((name, off)) => (name, Some(parse_number(off.trim())?)),
+            None => (body, None),
+        };
+        if is_return && offset.is_some() {
+            return Err(AttachError::ReturnWithOffset(spec.to_string()));
+        }
+        if is_glob(name) {
+            if offset.is_some() {
+                return Err(AttachError::GlobWithOffset(spec.to_string()));
+            }
+            glob::Pattern::new(name).map_err(|e| AttachError::BadGlob {
+                pattern: name.to_string(),
+                message: e.msg.to_string(),
+            })?;
+            return Ok(AttachSpec::Glob {
+                pattern: name.to_string(),
+                is_return,
+            });
+        }
+        Ok(AttachSpec::Symbol {
+            name: name.trim().to_string(),
+            offset: offset.unwrap_or(0),
+            is_return,
+        })
+    }
+
+    /// Resolves against a symbol table to one or more places (globs give several).
+    pub fn resolve(&self, symbols: &SymbolTable) -> Result<Vec<ResolvedAttach>, AttachError> {
+        match self {
+            AttachSpec::Symbol {
+                name,
+                offset,
+                is_return,
+            } => {
+                let sym = symbols
+                    .lookup(name)
+                    .ok_or_else(|| AttachError::UnknownSymbol {
+                        name: name.clone(),
+                        suggestions: symbols
+                            .suggest(name, 3)
+                            .into_iter()
+                            .map(str::to_string)
+                            .collect(),
+                    })?;
+                if !sym.kind.is_text() {
+                    return Err(AttachError::NotCode(sym.unique_name.clone()));
+                }
+                check_offset(symbols, sym, *offset)?;
+                Ok(vec![ResolvedAttach {
+                    addr: sym.addr.wrapping_add(*offset),
+                    symbol: sym.unique_name.clone(),
+                    offset: *offset,
+                    is_return: *is_return,
+                }])
+            }
+            AttachSpec::Address(addr) => match symbols.resolve(*addr) {
+                Some((sym, offset)) if sym.kind.is_text() => Ok(vec![ResolvedAttach {
+                    addr: *addr,
+                    symbol: sym.unique_name.clone(),
+                    offset,
+                    is_return: false,
+                }]),
+                _ => Err(AttachError::AddressNotInCode(*addr)),
+            },
+            AttachSpec::Glob { pattern, is_return } => {
+                let matches = symbols.glob(pattern).map_err(|e| AttachError::BadGlob {
+                    pattern: pattern.clone(),
+                    message: e.msg.to_string(),
+                })?;
+                let out: Vec<ResolvedAttach> = matches
+                    .into_iter()
+                    .filter(|s| s.kind.is_text())
+                    .map(|s| ResolvedAttach {
+                        addr: s.addr,
+                        symbol: s.unique_name.clone(),
+                        offset: 0,
+                        is_return: *is_return,
+                    })
+                    .collect();
+                if out.is_empty() {
+                    return Err(AttachError::NoMatch(pattern.clone()));
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Parses and resolves in one step.
+pub fn resolve_attach(
+    spec: &str,
+    symbols: &SymbolTable,
+) -> Result<Vec<ResolvedAttach>, AttachError> {
+    AttachSpec::parse(spec)?.resolve(symbols)
+}
+
+/// An offset must stay inside the function: inside its size, or (size 0) before the next
+/// symbol, which is what [`SymbolTable::resolve`] decides.
+fn check_offset(symbols: &SymbolTable, sym: &Symbol, offset: u64) -> Result<(), AttachError> {
+    if offset == 0 {
+        return Ok(());
+    }
+    let beyond = || AttachError::OffsetBeyondEnd {
+        name: sym.unique_name.clone(),
+        offset,
+        size: sym.size,
+    };
+    if sym.size > 0 {
+        return if offset < sym.size {
+            Ok(())
+        } else {
+            Err(beyond())
+        };
+    }
+    let target = sym.addr.checked_add(offset).ok_or_else(beyond)?;
+    match symbols.resolve(target) {
+        Some((s, off)) if s.addr == sym.addr && off == offset => Ok(()),
+        _ => Err(beyond()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        let sym = |name: &str, offset, is_return| AttachSpec::Symbol {
+            name: name.into(),
+            offset,
+            is_return,
+        };
+        assert_eq!(
+            AttachSpec::parse("ip_rcv").unwrap(),
+            sym("ip_rcv", 0, false)
+        );
+        assert_eq!(
+            AttachSpec::parse("ip_rcv+0x1f").unwrap(),
+            sym("ip_rcv", 31, false)
+        );
+        assert_eq!(
+            AttachSpec::parse("ip_rcv+31").unwrap(),
+            sym("ip_rcv", 31, false)
+        );
+        assert_eq!(
+            AttachSpec::parse("ip_rcv%return").unwrap(),
+            sym("ip_rcv", 0, true)
+        );
+        assert_eq!(
+            AttachSpec::parse("kprobe:ip_rcv+4").unwrap(),
+            sym("ip_rcv", 4, false)
+        );
+        assert_eq!(
+            AttachSpec::parse("kretprobe:ip_rcv").unwrap(),
+            sym("ip_rcv", 0, true)
+        );
+        assert_eq!(
+            AttachSpec::parse("'dev.c'::helper").unwrap(),
+            sym("'dev.c'::helper", 0, false)
+        );
+        assert_eq!(
+            AttachSpec::parse("0xffffffff81000000").unwrap(),
+            AttachSpec::Address(0xffff_ffff_8100_0000)
+        );
+        assert_eq!(
+            AttachSpec::parse("kretprobe:tcp_*").unwrap(),
+            AttachSpec::Glob {
+                pattern: "tcp_*".into(),
+                is_return: true
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_specs_with_a_reason() {
+        use AttachError::*;
+        assert_eq!(AttachSpec::parse("  "), Err(Empty));
+        assert_eq!(AttachSpec::parse("kprobe:"), Err(Empty));
+        assert!(matches!(AttachSpec::parse("uprobe:x"), Err(UnknownProbeType(k)) if k == "uprobe"));
+        assert!(matches!(AttachSpec::parse("f+0xzz"), Err(BadNumber(_))));
+        assert!(matches!(AttachSpec::parse("f+"), Err(BadNumber(_))));
+        assert!(matches!(AttachSpec::parse("0xnothex"), Err(BadNumber(_))));
+        assert!(matches!(
+            AttachSpec::parse("kretprobe:f+4"),
+            Err(ReturnWithOffset(_))
+        ));
+        assert!(matches!(
+            AttachSpec::parse("f+4%return"),
+            Err(ReturnWithOffset(_))
+        ));
+        assert!(matches!(
+            AttachSpec::parse("tcp_*+4"),
+            Err(GlobWithOffset(_))
+        ));
+        assert!(matches!(AttachSpec::parse("tcp_[a"), Err(BadGlob { .. })));
+        let msg = UnknownSymbol {
+            name: "ip_rvc".into(),
+            suggestions: vec!["ip_rcv".into()],
+        }
+        .to_string();
+        assert_eq!(msg, "unknown symbol 'ip_rvc'; did you mean ip_rcv?");
+    }
+}
