@@ -6,6 +6,13 @@
 //! next timer event. The same hook compares the count against a deadline (next timer event or
 //! budget) and asks Unicorn to stop *before* the block that starts at or after the deadline;
 //! that block is then un-counted, since it will run (and be counted) after the restart.
+//!
+//! Stops requested in the middle of a block (a code hook, an `out` that raised an interrupt,
+//! the exit port) leave the block's tail counted but not executed: [`Clock::uncount_tail`]
+//! takes it back, so the count is exact at every stop. When execution resumes in the middle of
+//! a block because a hook asked for the stop, that first partial block is exempt from the
+//! deadline and interrupt checks ([`Clock::exempt_block`]): the guest then sees timer events at
+//! the same block boundaries as a run without the hook.
 
 use crate::memory::{GuestMemory, Ram};
 use std::cell::Cell;
@@ -45,6 +52,10 @@ pub(crate) struct Clock {
     /// Some hook asked Unicorn to stop: a block hook that still runs before the stop takes
     /// effect (Unicorn calls it before the block's exit check) must not count its block.
     stop_pending: Cell<bool>,
+    /// The last block counted (start, size in bytes); size 0 once a block was refused.
+    last: Cell<(u64, u32)>,
+    /// A block starting here is counted without deadline or interrupt checks (once).
+    exempt: Cell<Option<u64>>,
     host_stop: Arc<AtomicBool>,
     cache: Box<[Cell<CacheEntry>]>,
     ram: Rc<Ram>,
@@ -69,6 +80,8 @@ impl Clock {
             irq_waiting: Cell::new(false),
             stopped: Cell::new(false),
             stop_pending: Cell::new(false),
+            last: Cell::new((0, 0)),
+            exempt: Cell::new(None),
             host_stop,
             cache: (0..CACHE_SLOTS)
                 .map(|_| Cell::new(CacheEntry::default()))
@@ -105,6 +118,7 @@ impl Clock {
     fn update_trigger(&self) {
         let force = self.stop_pending.get()
             || self.irq_waiting.get()
+            || self.exempt.get().is_some()
             || self.host_stop.load(Ordering::Relaxed);
         let t = if force { 0 } else { self.deadline.get() };
         self.trigger.store(t, Ordering::Relaxed);
@@ -170,7 +184,29 @@ impl Clock {
             return false;
         }
         self.insns.set(before + u64::from(e.icount));
+        self.last.set((pc, size));
         true
+    }
+
+    /// The run stopped at `rip` without the block hook asking: if `rip` lies inside the last
+    /// counted block, the instructions from `rip` to the block's end were counted but did not
+    /// run; take them back. Returns how many.
+    pub(crate) fn uncount_tail(&self, rip: u64, cr3: u64) -> u64 {
+        let (pc, size) = self.last.replace((0, 0));
+        if size == 0 || rip < pc || rip >= pc + u64::from(size) {
+            return 0;
+        }
+        let (total, before_rip) = count_until(&self.ram, cr3, pc, size, rip);
+        let tail = u64::from(total - before_rip);
+        self.insns.set(self.insns.get().saturating_sub(tail));
+        tail
+    }
+
+    /// Count the next block if it starts at `pc` without stopping for deadlines or waiting
+    /// interrupts (execution resumes mid-block after a hook-requested stop).
+    pub(crate) fn exempt_block(&self, pc: u64) {
+        self.exempt.set(Some(pc));
+        self.trigger.store(0, Ordering::Relaxed);
     }
 
     /// The block hook's slow path. Returns true if Unicorn must stop before this block.
@@ -186,11 +222,21 @@ impl Clock {
     ) -> bool {
         let before = self.insns.get();
         if self.stop_pending.get() {
+            self.last.set((0, 0));
             return true;
         }
+        if self.exempt.take() == Some(pc) {
+            self.update_trigger();
+            let n = self.icount(pc, size, cr3);
+            self.insns.set(before + n);
+            self.last.set((pc, size));
+            return false;
+        }
+        self.exempt.set(None);
         if before >= self.deadline.get() || self.host_stop.load(Ordering::Relaxed) {
             self.stopped.set(true);
             self.note_stop_requested();
+            self.last.set((0, 0));
             return true;
         }
         let n = self.icount(pc, size, cr3);
@@ -198,9 +244,11 @@ impl Clock {
             // Stop before this block (not counted: it runs after the interrupt is delivered).
             self.stopped.set(true);
             self.note_stop_requested();
+            self.last.set((0, 0));
             return true;
         }
         self.insns.set(before + n);
+        self.last.set((pc, size));
         false
     }
 
@@ -223,16 +271,24 @@ fn slot(pc: u64) -> usize {
 
 /// Decode the block's bytes to count its instructions (once per block; cached).
 fn count_instructions(ram: &Ram, cr3: u64, pc: u64, size: u32) -> u32 {
+    count_until(ram, cr3, pc, size, u64::MAX).0
+}
+
+/// Instructions in the block at `pc`, and how many of them start before `stop`.
+fn count_until(ram: &Ram, cr3: u64, pc: u64, size: u32, stop: u64) -> (u32, u32) {
     let mut bytes = vec![0u8; size as usize];
     if size == 0 || ram.read_virt(cr3, pc, &mut bytes).is_err() {
-        return 1;
+        return (1, u32::from(stop > pc));
     }
     let mut dec = iced_x86::Decoder::with_ip(64, &bytes, pc, iced_x86::DecoderOptions::NONE);
-    let mut n = 0u32;
+    let (mut n, mut before) = (0u32, 0u32);
     let mut insn = iced_x86::Instruction::default();
     while dec.can_decode() {
         dec.decode_out(&mut insn);
         n += 1;
+        if insn.ip() < stop {
+            before += 1;
+        }
     }
-    n.max(1)
+    (n.max(1), before.min(n.max(1)))
 }

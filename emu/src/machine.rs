@@ -1187,9 +1187,24 @@ impl Machine {
             if let Err(e) = self.sync_hooks() {
                 return StopReason::CpuError(e.to_string());
             }
-            self.deliver_pending_interrupt();
-            if let Some(r) = self.uc.get_data_mut().stop.take() {
-                return r;
+            let rip = match self.uc.reg_read(RegisterX86::RIP) {
+                Ok(r) => r,
+                Err(e) => return StopReason::CpuError(format!("{e:?}")),
+            };
+            // Resuming in the middle of a block after a hook-requested stop: the guest must not
+            // notice the stop, so no interrupt or input is delivered here and the partial block
+            // is exempt from deadline checks; pending events land at the next block boundary,
+            // as they would have without the hook.
+            let hook_resume = self.uc.get_data().hook_skip == Some(rip);
+            if hook_resume {
+                let pending = self.uc.get_data().devices.pic.has_interrupt();
+                self.clock.set_irq_waiting(pending);
+            } else {
+                self.uc.get_data_mut().hook_skip = None;
+                self.deliver_pending_interrupt();
+                if let Some(r) = self.uc.get_data_mut().stop.take() {
+                    return r;
+                }
             }
             let next_event = self.uc.get_data().devices.next_event_ns();
             let deadline = next_event
@@ -1204,17 +1219,24 @@ impl Machine {
                 Err(e) => return StopReason::CpuError(format!("{e:?}")),
             };
             self.clock.clear_stop_pending();
-            let st = self.uc.get_data_mut();
-            st.resync = false;
-            if st.hook_skip.is_some_and(|a| a != rip) {
-                st.hook_skip = None;
+            if hook_resume {
+                self.clock.exempt_block(rip);
             }
+            self.uc.get_data_mut().resync = false;
             self.stats.restarts += 1;
             let res = self.uc.emu_start(rip, NO_UNTIL, 0, 0);
             let st = self.uc.get_data_mut();
             st.flush_console();
             let clock_stop = self.clock.take_stopped();
             let resync = std::mem::take(&mut st.resync);
+            if res.is_ok() && !clock_stop {
+                // A stop requested mid-block (code hook, `out`, exit port) or `hlt`: make the
+                // instruction count exact at the stop.
+                let rip = self.uc.reg_read(RegisterX86::RIP).unwrap_or(0);
+                let cr3 = self.uc.reg_read(RegisterX86::CR3).unwrap_or(0);
+                self.clock.uncount_tail(rip, cr3);
+            }
+            let st = self.uc.get_data_mut();
             match res {
                 Err(e) => {
                     if let Some(r) = st.stop.take() {

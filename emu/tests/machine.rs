@@ -365,3 +365,83 @@ fn hooks_fire_once_per_execution_across_stops_and_resyncs() {
     assert_eq!(m.run(Limits::insns(100_000)), StopReason::Exit(0));
     assert_eq!(*seen.borrow(), vec![0u64, 1, 2, 3, 4]);
 }
+
+/// A timer-driven guest whose spin loop has a hookable instruction in the middle of its block:
+/// `inc rbx; <hooked: add r12, rbx>; inc r13; jmp spin`. The IRQ 0 handler prints a letter
+/// chosen by RBX, so the output records exactly where each interrupt landed.
+fn ticker_mid_block() -> (Machine, u64) {
+    let mut k = CodeAssembler::new(64).unwrap();
+    let mut irq0 = k.create_label();
+    let mut spin = k.create_label();
+    let mut hooked = k.create_label();
+    prologue(&mut k);
+    program_timer(&mut k, 50, 0x01);
+    k.sti().unwrap();
+    k.set_label(&mut spin).unwrap();
+    k.inc(rbx).unwrap();
+    k.set_label(&mut hooked).unwrap();
+    k.add(r12, rbx).unwrap();
+    k.inc(r13).unwrap();
+    k.jmp(spin).unwrap();
+    k.set_label(&mut irq0).unwrap();
+    k.push(rax).unwrap();
+    k.push(rdx).unwrap();
+    k.mov(rax, rbx).unwrap();
+    k.xor(edx, edx).unwrap();
+    k.mov(ecx, 26u32).unwrap();
+    k.div(rcx).unwrap();
+    k.lea(eax, ptr(rdx + 0x61)).unwrap();
+    k.mov(dx, 0x3f8u32).unwrap();
+    k.out(dx, al).unwrap();
+    eoi(&mut k);
+    k.pop(rdx).unwrap();
+    k.pop(rax).unwrap();
+    k.iretq().unwrap();
+    let (m, r, _) = machine_labels(k, None, &[gate(0x30, irq0)]);
+    let ip = r.label_ip(&hooked).unwrap();
+    (m, ip)
+}
+
+#[test]
+fn hook_requested_stops_do_not_double_fire_or_perturb_the_guest() {
+    const BUDGET: u64 = 400_000;
+    // Reference: no hooks.
+    let (mut plain, _) = ticker_mid_block();
+    assert_eq!(plain.run(Limits::insns(BUDGET)), StopReason::InsnBudget);
+    let reference = (
+        plain.take_console(),
+        plain.regs(),
+        plain.stats().instructions,
+    );
+    assert!(reference.0.len() > 5, "the timer fired: {:?}", reference.0);
+
+    // Same guest, a hook on the mid-block instruction that stops the machine on every hit.
+    let (mut m, hooked) = ticker_mid_block();
+    let hits = Rc::new(RefCell::new(0u64));
+    let h = hits.clone();
+    m.add_hook_fn(hooked, move |ctx| {
+        *h.borrow_mut() += 1;
+        ctx.stop();
+    });
+    let mut stops = 0u64;
+    loop {
+        let left = BUDGET.saturating_sub(m.stats().instructions);
+        match m.run(Limits::insns(left)) {
+            StopReason::HookRequest => stops += 1,
+            StopReason::InsnBudget => break,
+            other => panic!("{}", m.report(&other)),
+        }
+    }
+    let regs = m.regs();
+    assert_eq!(
+        *hits.borrow(),
+        regs.r13 + u64::from(regs.rip == hooked),
+        "one hook call per execution of the hooked instruction"
+    );
+    assert_eq!(stops, *hits.borrow());
+    assert_eq!(
+        (m.take_console(), regs, m.stats().instructions),
+        reference,
+        "a stopping hook must not change what the guest does or when interrupts land"
+    );
+}
