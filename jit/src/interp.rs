@@ -268,9 +268,10 @@ impl Interpreter {
         prog: &Prepared,
         r1: u64,
         r2: u64,
+        regions: &[Region],
         env: &mut E,
     ) -> Result<u64, RunError> {
-        let mut frame = RunFrame::new(env, Policy::Trusted, &prog.callx);
+        let mut frame = RunFrame::new(env, Policy::Trusted(regions), &prog.callx);
         self.run_loop::<E, false>(prog, r1, r2, &mut frame, u64::MAX)
     }
 

@@ -56,7 +56,12 @@ impl MapEnv for ProbeEnv {
 }
 
 impl ProbeEnv {
-    pub fn new(ram: Rc<Ram>, maps: MapSet, events: Rc<RefCell<EventLog>>, tasks: Rc<TaskLayout>) -> Self {
+    pub fn new(
+        ram: Rc<Ram>,
+        maps: MapSet,
+        events: Rc<RefCell<EventLog>>,
+        tasks: Rc<TaskLayout>,
+    ) -> Self {
         ProbeEnv {
             guest: GuestView::new(ram, 0),
             hit: Hit::default(),
@@ -104,8 +109,10 @@ impl ProbeEnv {
         }
         let mut fp = r.rbp;
         while ips.len() < max.min(MAX_STACK_DEPTH) && fp >= KERNEL_HALF {
-            let (Some(next), Some(ret)) = (self.guest.read_u64(fp), self.guest.read_u64(fp.wrapping_add(8)))
-            else {
+            let (Some(next), Some(ret)) = (
+                self.guest.read_u64(fp),
+                self.guest.read_u64(fp.wrapping_add(8)),
+            ) else {
                 break;
             };
             if ret < KERNEL_HALF {

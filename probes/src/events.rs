@@ -68,7 +68,9 @@ impl Event {
         );
         match &self.kind {
             EventKind::Printk { msg } => format!("{head} bpf_trace_printk: {msg}"),
-            EventKind::Error { msg } => format!("{head} bpflab: probe {} failed: {msg}", self.probe),
+            EventKind::Error { msg } => {
+                format!("{head} bpflab: probe {} failed: {msg}", self.probe)
+            }
             EventKind::Output { map, data } => {
                 let hex: Vec<String> = data.iter().map(|b| format!("{b:02x}")).collect();
                 format!("{head} {map}: {}", hex.join(" "))
@@ -102,7 +104,9 @@ impl Event {
             version: JSON_VERSION,
             event: self,
         })
-        .unwrap_or_else(|e| format!("{{\"version\":{JSON_VERSION},\"type\":\"error\",\"msg\":\"{e}\"}}"))
+        .unwrap_or_else(|e| {
+            format!("{{\"version\":{JSON_VERSION},\"type\":\"error\",\"msg\":\"{e}\"}}")
+        })
     }
 }
 
@@ -199,11 +203,21 @@ mod tests {
         );
         let s = ev(EventKind::Stack {
             frames: vec![
-                Frame { addr: 0x10, symbol: Some("ip_rcv+0x4".into()), source: Some("net.c:12".into()) },
-                Frame { addr: 0x20, symbol: None, source: None },
+                Frame {
+                    addr: 0x10,
+                    symbol: Some("ip_rcv+0x4".into()),
+                    source: Some("net.c:12".into()),
+                },
+                Frame {
+                    addr: 0x20,
+                    symbol: None,
+                    source: None,
+                },
             ],
         });
-        assert!(s.to_text().ends_with("<stack trace>\n => ip_rcv+0x4 (net.c:12)\n => 0x20"));
+        assert!(s
+            .to_text()
+            .ends_with("<stack trace>\n => ip_rcv+0x4 (net.c:12)\n => 0x20"));
     }
 
     #[test]

@@ -135,12 +135,19 @@ impl TaskLayout {
             return None;
         }
         let mut b4 = [0u8; 4];
-        guest.read(task.wrapping_add(self.pid_offset), &mut b4).ok()?;
+        guest
+            .read(task.wrapping_add(self.pid_offset), &mut b4)
+            .ok()?;
         let pid = u32::from_le_bytes(b4);
-        guest.read(task.wrapping_add(self.tgid_offset), &mut b4).ok()?;
+        guest
+            .read(task.wrapping_add(self.tgid_offset), &mut b4)
+            .ok()?;
         let tgid = u32::from_le_bytes(b4);
         let comm = guest
-            .string(task.wrapping_add(self.comm_offset), self.comm_len.saturating_sub(1))
+            .string(
+                task.wrapping_add(self.comm_offset),
+                self.comm_len.saturating_sub(1),
+            )
             .unwrap_or_default();
         Some(Task {
             pid,

@@ -140,24 +140,36 @@ helper!(
     ProbeReadKernelStr, |cx, a| probe_read_str(cx, a, Half::Kernel));
 
 helper!(
-    /// `long bpf_trace_printk(const char *fmt, u32 fmt_size, ...)`: up to three arguments.
-    TracePrintk, |cx, a| {
-        let mut fmt = vec![0u8; a[1].min(4096) as usize];
-        if cx.read(a[0], &mut fmt).is_err() {
-            return ret(EFAULT);
+/// `long bpf_trace_printk(const char *fmt, u32 fmt_size, ...)`: up to three arguments.
+TracePrintk, |cx, a| {
+    let mut fmt = vec![0u8; a[1].min(4096) as usize];
+    if cx.read(a[0], &mut fmt).is_err() {
+        return ret(EFAULT);
+    }
+    // A `%s` argument is a string in program memory (the stack, a map value) or in the
+    // guest (the kernel's printk reads either the same way).
+    let guest = cx.env().guest.clone();
+    let mut strings = Vec::new();
+    for &arg in &a[2..5] {
+        if cx.is_program_memory(arg, 1) {
+            strings.push((arg, cx.read_cstr(arg, 4096).ok()));
         }
-        let env = cx.env();
-        let guest = env.guest.clone();
-        let mut read_str = |va: u64| guest.string(va, 4096);
-        match crate::printk::format(&fmt, [a[2], a[3], a[4]], &mut read_str) {
-            Ok(msg) => {
-                let n = msg.len() as u64;
-                env.emit(EventKind::Printk { msg });
-                n
-            }
-            Err(e) => ret(e),
+    }
+    let mut read_str = |va: u64| match strings.iter().find(|(a, _)| *a == va) {
+        Some((_, s)) => s.clone(),
+        None => guest.string(va, 4096),
+    };
+    let formatted = crate::printk::format(&fmt, [a[2], a[3], a[4]], &mut read_str);
+    let env = cx.env();
+    match formatted {
+        Ok(msg) => {
+            let n = msg.len() as u64;
+            env.emit(EventKind::Printk { msg });
+            n
         }
-    });
+        Err(e) => ret(e),
+    }
+});
 
 helper!(
     /// `u64 bpf_ktime_get_ns(void)`: the guest's virtual time.
@@ -166,77 +178,77 @@ helper!(
     /// `u32 bpf_get_smp_processor_id(void)`.
     SmpProcessorId, |_cx, _a| 0);
 helper!(
-    /// `u64 bpf_get_current_pid_tgid(void)`.
-    CurrentPidTgid, |cx, _a| {
-        let t = cx.env().current_task().unwrap_or_default();
-        (u64::from(t.tgid) << 32) | u64::from(t.pid)
-    });
+/// `u64 bpf_get_current_pid_tgid(void)`.
+CurrentPidTgid, |cx, _a| {
+    let t = cx.env().current_task().unwrap_or_default();
+    (u64::from(t.tgid) << 32) | u64::from(t.pid)
+});
 helper!(
     /// `u64 bpf_get_current_uid_gid(void)`.
     CurrentUidGid, |_cx, _a| 0);
 helper!(
-    /// `long bpf_get_current_comm(void *buf, u32 size_of_buf)`.
-    CurrentComm, |cx, a| {
-        let size = a[1].min(MAX_READ) as usize;
-        if size == 0 {
-            return ret(EINVAL);
-        }
-        let mut buf = vec![0u8; size];
-        let comm = cx.env().current_task().map(|t| t.comm).unwrap_or_default();
-        let n = comm.len().min(size - 1);
-        buf[..n].copy_from_slice(&comm.as_bytes()[..n]);
-        if cx.write(a[0], &buf).is_err() {
-            return ret(EFAULT);
-        }
-        0
-    });
+/// `long bpf_get_current_comm(void *buf, u32 size_of_buf)`.
+CurrentComm, |cx, a| {
+    let size = a[1].min(MAX_READ) as usize;
+    if size == 0 {
+        return ret(EINVAL);
+    }
+    let mut buf = vec![0u8; size];
+    let comm = cx.env().current_task().map(|t| t.comm).unwrap_or_default();
+    let n = comm.len().min(size - 1);
+    buf[..n].copy_from_slice(&comm.as_bytes()[..n]);
+    if cx.write(a[0], &buf).is_err() {
+        return ret(EFAULT);
+    }
+    0
+});
 helper!(
     /// `u64 bpf_get_current_task(void)`.
     CurrentTask, |cx, _a| cx.env().current_task_addr());
 
 helper!(
-    /// `long bpf_get_stack(void *ctx, void *buf, u32 size, u64 flags)`.
-    GetStack, |cx, a| {
-        let (buf_addr, size, flags) = (a[1], a[2].min(MAX_READ) as usize, a[3]);
-        if flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 11)) != 0 || size % 8 != 0 {
-            return ret(EINVAL);
+/// `long bpf_get_stack(void *ctx, void *buf, u32 size, u64 flags)`.
+GetStack, |cx, a| {
+    let (buf_addr, size, flags) = (a[1], a[2].min(MAX_READ) as usize, a[3]);
+    if flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 11)) != 0 || size % 8 != 0 {
+        return ret(EINVAL);
+    }
+    let mut buf = vec![0u8; size];
+    let mut n = 0;
+    if flags & BPF_F_USER_STACK == 0 {
+        let skip = (flags & BPF_F_SKIP_FIELD_MASK) as usize;
+        let ips = cx.env().kernel_stack(skip + size / 8);
+        for (i, ip) in ips.iter().skip(skip).enumerate() {
+            buf[i * 8..i * 8 + 8].copy_from_slice(&ip.to_le_bytes());
+            n = (i + 1) * 8;
         }
-        let mut buf = vec![0u8; size];
-        let mut n = 0;
-        if flags & BPF_F_USER_STACK == 0 {
-            let skip = (flags & BPF_F_SKIP_FIELD_MASK) as usize;
-            let ips = cx.env().kernel_stack(skip + size / 8);
-            for (i, ip) in ips.iter().skip(skip).enumerate() {
-                buf[i * 8..i * 8 + 8].copy_from_slice(&ip.to_le_bytes());
-                n = (i + 1) * 8;
-            }
-        }
-        if cx.write(buf_addr, &buf).is_err() {
-            return ret(EFAULT);
-        }
-        n as u64
-    });
+    }
+    if cx.write(buf_addr, &buf).is_err() {
+        return ret(EFAULT);
+    }
+    n as u64
+});
 
 helper!(
-    /// `long bpf_get_stackid(void *ctx, struct bpf_map *map, u64 flags)`.
-    GetStackid, |cx, a| {
-        let (handle, flags) = (a[1], a[2]);
-        let skip = (flags & BPF_F_SKIP_FIELD_MASK) as usize;
-        let env = cx.env();
-        let ips = if flags & BPF_F_USER_STACK == 0 {
-            env.kernel_stack(skip + 127)
-        } else {
-            Vec::new()
-        };
-        let ips: Vec<u64> = ips.into_iter().skip(skip).collect();
-        match env.maps.by_handle(handle).and_then(|m| m.stack_mut()) {
-            Some(st) => match st.get_stackid(&ips, flags & !BPF_F_SKIP_FIELD_MASK) {
-                Ok(id) => u64::from(id),
-                Err(e) => ret(e.errno()),
-            },
-            None => ret(EINVAL),
-        }
-    });
+/// `long bpf_get_stackid(void *ctx, struct bpf_map *map, u64 flags)`.
+GetStackid, |cx, a| {
+    let (handle, flags) = (a[1], a[2]);
+    let skip = (flags & BPF_F_SKIP_FIELD_MASK) as usize;
+    let env = cx.env();
+    let ips = if flags & BPF_F_USER_STACK == 0 {
+        env.kernel_stack(skip + 127)
+    } else {
+        Vec::new()
+    };
+    let ips: Vec<u64> = ips.into_iter().skip(skip).collect();
+    match env.maps.by_handle(handle).and_then(|m| m.stack_mut()) {
+        Some(st) => match st.get_stackid(&ips, flags & !BPF_F_SKIP_FIELD_MASK) {
+            Ok(id) => u64::from(id),
+            Err(e) => ret(e.errno()),
+        },
+        None => ret(EINVAL),
+    }
+});
 
 helper!(
     /// The seed's `void *bpf_load_pointer(void *unsafe_ptr)`: 8 bytes from the guest, 0 when
@@ -244,31 +256,31 @@ helper!(
     LoadPointer, |cx, a| cx.env().guest.read_u64(a[0]).unwrap_or(0));
 
 helper!(
-    /// The seed's `long bpf_memcmp(void *unsafe_ptr, void *safe_ptr, long size)`: compares
-    /// guest memory with program memory like `memcmp`; a bad guest pointer compares as zeroes.
-    Memcmp, |cx, a| {
-        let size = a[2].min(MAX_READ) as usize;
-        let mut mine = vec![0u8; size];
-        if cx.read(a[1], &mut mine).is_err() {
-            return ret(EFAULT);
-        }
-        let mut theirs = vec![0u8; size];
-        cx.env().guest.read_nofault(a[0], &mut theirs);
-        match theirs.iter().zip(&mine).find(|(x, y)| x != y) {
-            Some((x, y)) => ret(i64::from(*x) - i64::from(*y)),
-            None => 0,
-        }
-    });
+/// The seed's `long bpf_memcmp(void *unsafe_ptr, void *safe_ptr, long size)`: compares
+/// guest memory with program memory like `memcmp`; a bad guest pointer compares as zeroes.
+Memcmp, |cx, a| {
+    let size = a[2].min(MAX_READ) as usize;
+    let mut mine = vec![0u8; size];
+    if cx.read(a[1], &mut mine).is_err() {
+        return ret(EFAULT);
+    }
+    let mut theirs = vec![0u8; size];
+    cx.env().guest.read_nofault(a[0], &mut theirs);
+    match theirs.iter().zip(&mine).find(|(x, y)| x != y) {
+        Some((x, y)) => ret(i64::from(*x) - i64::from(*y)),
+        None => 0,
+    }
+});
 
 helper!(
-    /// The seed's `void bpf_dump_stack(struct bpf_context *ctx)`: a stack event.
-    DumpStack, |cx, _a| {
-        let env = cx.env();
-        let ips = env.kernel_stack(crate::env::MAX_STACK_DEPTH);
-        let frames = env.frames(&ips);
-        env.emit(EventKind::Stack { frames });
-        0
-    });
+/// The seed's `void bpf_dump_stack(struct bpf_context *ctx)`: a stack event.
+DumpStack, |cx, _a| {
+    let env = cx.env();
+    let ips = env.kernel_stack(crate::env::MAX_STACK_DEPTH);
+    let frames = env.frames(&ips);
+    env.emit(EventKind::Stack { frames });
+    0
+});
 
 /// Every helper a filter may call: the guest-aware ones above plus the map helpers.
 pub fn probe_helpers() -> Helpers<ProbeEnv> {
@@ -278,9 +290,18 @@ pub fn probe_helpers() -> Helpers<ProbeEnv> {
     let read = [MemWrite, Size, Anything];
     let read_str = [MemWrite, Size, Anything];
     h.register::<ProbeRead>(PROBE_READ, Proto::new("bpf_probe_read", read, Ret::Integer))
-        .register::<ProbeReadUser>(PROBE_READ_USER, Proto::new("bpf_probe_read_user", read, Ret::Integer))
-        .register::<ProbeReadKernel>(PROBE_READ_KERNEL, Proto::new("bpf_probe_read_kernel", read, Ret::Integer))
-        .register::<ProbeReadStr>(PROBE_READ_STR, Proto::new("bpf_probe_read_str", read_str, Ret::Integer))
+        .register::<ProbeReadUser>(
+            PROBE_READ_USER,
+            Proto::new("bpf_probe_read_user", read, Ret::Integer),
+        )
+        .register::<ProbeReadKernel>(
+            PROBE_READ_KERNEL,
+            Proto::new("bpf_probe_read_kernel", read, Ret::Integer),
+        )
+        .register::<ProbeReadStr>(
+            PROBE_READ_STR,
+            Proto::new("bpf_probe_read_str", read_str, Ret::Integer),
+        )
         .register::<ProbeReadUserStr>(
             PROBE_READ_USER_STR,
             Proto::new("bpf_probe_read_user_str", read_str, Ret::Integer),
@@ -291,10 +312,20 @@ pub fn probe_helpers() -> Helpers<ProbeEnv> {
         )
         .register::<TracePrintk>(
             TRACE_PRINTK,
-            Proto::new("bpf_trace_printk", [MemRead, Size, Anything, Anything, Anything], Ret::Integer),
+            Proto::new(
+                "bpf_trace_printk",
+                [MemRead, Size, Anything, Anything, Anything],
+                Ret::Integer,
+            ),
         )
-        .register::<KtimeGetNs>(KTIME_GET_NS, Proto::new("bpf_ktime_get_ns", [], Ret::Integer))
-        .register::<KtimeGetNs>(KTIME_GET_BOOT_NS, Proto::new("bpf_ktime_get_boot_ns", [], Ret::Integer))
+        .register::<KtimeGetNs>(
+            KTIME_GET_NS,
+            Proto::new("bpf_ktime_get_ns", [], Ret::Integer),
+        )
+        .register::<KtimeGetNs>(
+            KTIME_GET_BOOT_NS,
+            Proto::new("bpf_ktime_get_boot_ns", [], Ret::Integer),
+        )
         .register::<SmpProcessorId>(
             GET_SMP_PROCESSOR_ID,
             Proto::new("bpf_get_smp_processor_id", [], Ret::Integer),
@@ -311,7 +342,10 @@ pub fn probe_helpers() -> Helpers<ProbeEnv> {
             GET_CURRENT_COMM,
             Proto::new("bpf_get_current_comm", [MemWrite, Size], Ret::Integer),
         )
-        .register::<CurrentTask>(GET_CURRENT_TASK, Proto::new("bpf_get_current_task", [], Ret::Integer))
+        .register::<CurrentTask>(
+            GET_CURRENT_TASK,
+            Proto::new("bpf_get_current_task", [], Ret::Integer),
+        )
         .register::<GetStack>(
             GET_STACK,
             Proto::new("bpf_get_stack", [Ctx, MemWrite, Size, Scalar], Ret::Integer),
@@ -320,8 +354,14 @@ pub fn probe_helpers() -> Helpers<ProbeEnv> {
             GET_STACKID,
             Proto::new("bpf_get_stackid", [Ctx, Map, Scalar], Ret::Integer),
         )
-        .register::<LoadPointer>(LOAD_POINTER, Proto::new("bpf_load_pointer", [Anything], Ret::Integer))
-        .register::<Memcmp>(MEMCMP, Proto::new("bpf_memcmp", [Anything, MemRead, Size], Ret::Integer))
+        .register::<LoadPointer>(
+            LOAD_POINTER,
+            Proto::new("bpf_load_pointer", [Anything], Ret::Integer),
+        )
+        .register::<Memcmp>(
+            MEMCMP,
+            Proto::new("bpf_memcmp", [Anything, MemRead, Size], Ret::Integer),
+        )
         .register::<DumpStack>(DUMP_STACK, Proto::new("bpf_dump_stack", [Ctx], Ret::Void));
     jit::maps::helpers::register_map_helpers(&mut h);
     h

@@ -12,12 +12,14 @@
 //! until a question is asked.
 //!
 //! Filters and what they see at a probe hit:
+//! - [`image`]: a guest image's symbols, types and lines together, and what follows from them;
 //! - [`load`]: filters from `.c` (clang + the shipped `bpflab.h`), `.o` and `.s`;
 //! - [`context`]: the contexts a filter receives (the seed's `struct bpf_context`, `pt_regs`);
 //! - [`guest`]: guest virtual memory with fault suppression, the current task;
 //! - [`env`]: what helpers see during one probe hit;
 //! - [`helpers`]: the guest-aware helpers and the seed's (`bpf_load_pointer`...);
 //! - [`printk`]: `bpf_trace_printk` formatting by the kernel's rules;
+//! - [`tracer`]: filters attached to a running machine, entry and return probes, statistics;
 //! - [`events`]: what filters emit, as trace_pipe text or versioned JSON.
 //!
 //! ```no_run
@@ -40,10 +42,12 @@ pub mod env;
 pub mod events;
 pub mod guest;
 pub mod helpers;
+pub mod image;
 pub mod lines;
 pub mod load;
 pub mod printk;
 pub mod symbols;
+pub mod tracer;
 pub mod types;
 
 pub use elf::ElfError;

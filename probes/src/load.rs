@@ -167,9 +167,17 @@ pub fn compile_c(path: &Path, opts: &LoadOptions<'_>) -> Result<Vec<u8>, LoadErr
     let out = work.join(format!("{stem}.o"));
     let clang = opts.clang.clone().unwrap_or_else(|| PathBuf::from("clang"));
     let mut cmd = std::process::Command::new(&clang);
-    cmd.args(["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Wno-unused-function"])
-        .arg("-I")
-        .arg(&work);
+    cmd.args([
+        "-O2",
+        "-g",
+        "-target",
+        "bpf",
+        "-mcpu=v3",
+        "-Wall",
+        "-Wno-unused-function",
+    ])
+    .arg("-I")
+    .arg(&work);
     for d in &opts.include_dirs {
         cmd.arg("-I").arg(d);
     }
@@ -193,7 +201,11 @@ pub fn compile_c(path: &Path, opts: &LoadOptions<'_>) -> Result<Vec<u8>, LoadErr
 }
 
 /// An object's programs with maps instantiated and references resolved.
-pub fn load_object(origin: &str, bytes: &[u8], opts: &LoadOptions<'_>) -> Result<Filter, LoadError> {
+pub fn load_object(
+    origin: &str,
+    bytes: &[u8],
+    opts: &LoadOptions<'_>,
+) -> Result<Filter, LoadError> {
     let bad = |msg: String| LoadError::Bad {
         path: origin.to_string(),
         msg,

@@ -103,7 +103,10 @@ pub fn format(
             i += 1;
         }
         while let Some(d) = fmt.get(i).filter(|d| d.is_ascii_digit()) {
-            spec.width = spec.width.saturating_mul(10).saturating_add(usize::from(d - b'0'));
+            spec.width = spec
+                .width
+                .saturating_mul(10)
+                .saturating_add(usize::from(d - b'0'));
             i += 1;
         }
         let conv = *fmt.get(i).ok_or(EINVAL)?;
@@ -172,9 +175,18 @@ mod tests {
 
     #[test]
     fn integers_follow_c_widths() {
-        assert_eq!(f("%d %u %x", [u64::MAX, u64::MAX, u64::MAX]), Ok("-1 4294967295 ffffffff".into()));
-        assert_eq!(f("%ld %lu %llx", [u64::MAX, u64::MAX, u64::MAX]), Ok("-1 18446744073709551615 ffffffffffffffff".into()));
-        assert_eq!(f("[%5d|%-4d|%05d]", [42, 7, (-42i64) as u64]), Ok("[   42|7   |-0042]".into()));
+        assert_eq!(
+            f("%d %u %x", [u64::MAX, u64::MAX, u64::MAX]),
+            Ok("-1 4294967295 ffffffff".into())
+        );
+        assert_eq!(
+            f("%ld %lu %llx", [u64::MAX, u64::MAX, u64::MAX]),
+            Ok("-1 18446744073709551615 ffffffffffffffff".into())
+        );
+        assert_eq!(
+            f("[%5d|%-4d|%05d]", [42, 7, (-42i64) as u64]),
+            Ok("[   42|7   |-0042]".into())
+        );
         assert_eq!(f("%05d", [(-42i64) as u64, 0, 0]), Ok("-0042".into()));
         assert_eq!(f("%+d % d %X", [5, 5, 0xab]), Ok("+5  5 AB".into()));
         assert_eq!(f("100%%", [0; 3]), Ok("100%".into()));
@@ -185,7 +197,10 @@ mod tests {
         assert_eq!(f("dev %s!", [0x1000, 0, 0]), Ok("dev eth0!".into()));
         // A bad pointer prints as an empty string, as the kernel's does.
         assert_eq!(f("dev %s!", [0xdead, 0, 0]), Ok("dev !".into()));
-        assert_eq!(f("%p %px %pK", [0xffff_8880_0000_1000, 1, 2]), Ok("ffff888000001000 0000000000000001 0000000000000002".into()));
+        assert_eq!(
+            f("%p %px %pK", [0xffff_8880_0000_1000, 1, 2]),
+            Ok("ffff888000001000 0000000000000001 0000000000000002".into())
+        );
         assert_eq!(f("%c%c", [b'o' as u64, b'k' as u64, 0]), Ok("ok".into()));
     }
 

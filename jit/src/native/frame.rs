@@ -104,15 +104,16 @@ pub struct MemFault {
 pub(crate) enum Policy<'r> {
     /// Every access is checked against these regions.
     Checked(&'r [Region]),
-    /// Accesses were proven safe before the run (verifier, or a checked pre-flight run).
-    Trusted,
+    /// Accesses were proven safe before the run (the verifier). The regions are still known,
+    /// for helpers that must tell program memory from other addresses.
+    Trusted(&'r [Region]),
 }
 
 impl Policy<'_> {
     #[inline(always)]
     pub(crate) fn check(&self, addr: u64, len: u64, write: bool) -> Result<(), MemFault> {
         match self {
-            Policy::Trusted => Ok(()),
+            Policy::Trusted(_) => Ok(()),
             Policy::Checked(regions) => {
                 if regions
                     .iter()
@@ -220,12 +221,31 @@ impl<E> HelperCx<'_, '_, E> {
         Ok(())
     }
 
-    /// Reads a NUL-terminated string of at most `max` bytes (without the NUL).
+    /// Whether `addr..addr + len` lies in memory lent to this run (stack, context, maps...),
+    /// whatever the run's policy. Helpers whose argument may point either at program memory or
+    /// elsewhere (a `%s` of `bpf_trace_printk`) ask this first.
+    pub fn is_program_memory(&self, addr: u64, len: u64) -> bool {
+        let regions = match self.frame.policy {
+            Policy::Checked(r) | Policy::Trusted(r) => r,
+        };
+        regions.iter().any(|r| r.contains(addr, len))
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (without the NUL). The string must
+    /// lie in program memory, under any policy (its length is not known in advance).
     pub fn read_cstr(&self, addr: u64, max: usize) -> Result<Vec<u8>, MemFault> {
         let mut out = Vec::new();
         let mut b = [0u8; 1];
         for i in 0..max as u64 {
-            self.read(addr + i, &mut b)?;
+            let a = addr.wrapping_add(i);
+            if !self.is_program_memory(a, 1) {
+                return Err(MemFault {
+                    addr: a,
+                    len: 1,
+                    write: false,
+                });
+            }
+            self.read(a, &mut b)?;
             if b[0] == 0 {
                 break;
             }

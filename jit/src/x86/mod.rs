@@ -155,7 +155,15 @@ impl<E> JitProgram<E> {
             frame.hdr.budget = budget.unwrap_or(u64::MAX);
             let top = stack_top(&mut self.stack);
             // Checked code proves its own accesses safe as it runs.
-            enter(&self.exec, top, RunPermit::proven(), r1, 0, &mut frame, budget)
+            enter(
+                &self.exec,
+                top,
+                RunPermit::proven(),
+                r1,
+                0,
+                &mut frame,
+                budget,
+            )
         };
         self.regions = regions;
         result
@@ -168,10 +176,11 @@ impl<E> JitProgram<E> {
         permit: RunPermit,
         r1: u64,
         r2: u64,
+        regions: &[Region],
         env: &mut E,
     ) -> Result<u64, RunError> {
         let top = stack_top(&mut self.stack);
-        let mut frame = RunFrame::new(env, Policy::Trusted, &self.callx);
+        let mut frame = RunFrame::new(env, Policy::Trusted(regions), &self.callx);
         enter(&self.exec, top, permit, r1, r2, &mut frame, None)
     }
 }
@@ -264,7 +273,7 @@ mod tests {
             };
             // The checked run above proved this exact run safe: deterministic suite helpers,
             // the same memory buffer and contents, and a stack at the same offsets.
-            let got = trusted.run_trusted(RunPermit::proven(), r1, mem.len() as u64, &mut ());
+            let got = trusted.run_trusted(RunPermit::proven(), r1, mem.len() as u64, &[], &mut ());
             assert_eq!(got, Ok(want), "{}", e.path().display());
             compared += 1;
         }

@@ -1,0 +1,221 @@
+//! A guest kernel image as the probes see it: symbols, DWARF types, source lines, and what
+//! follows from them (the current-task layout for helpers, stack symbolisation, CO-RE answers,
+//! `vmlinux.h`).
+//!
+//! The image's bytes live as long as the process (they are leaked once), so the lazily built
+//! indexes may borrow from them.
+
+use crate::guest::TaskLayout;
+use crate::lines::LineTable;
+use crate::symbols::SymbolTable;
+use crate::types::{TypeDb, TypeError};
+use jit::btf::core::{AccessStep, CoreAnswer, CoreKind, CoreQuery};
+use std::cell::OnceCell;
+use thiserror::Error;
+
+/// Why an image could not be read.
+#[derive(Debug, Error)]
+pub enum ImageError {
+    #[error("{0}")]
+    Symbols(#[from] crate::symbols::SymbolError),
+    #[error("{0}")]
+    Types(#[from] TypeError),
+}
+
+/// One guest kernel image.
+pub struct GuestImage {
+    name: String,
+    bytes: &'static [u8],
+    symbols: SymbolTable,
+    types: Option<TypeDb<'static>>,
+    lines: OnceCell<Option<LineTable<'static>>>,
+}
+
+impl std::fmt::Debug for GuestImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestImage")
+            .field("name", &self.name)
+            .field("symbols", &self.symbols.len())
+            .field("types", &self.types.is_some())
+            .finish()
+    }
+}
+
+impl GuestImage {
+    /// Reads symbols now and prepares types and lines lazily. An image without DWARF still
+    /// has symbols; type-dependent features then report what is missing.
+    pub fn new(name: &str, bytes: Vec<u8>) -> Result<Self, ImageError> {
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        let symbols = SymbolTable::from_elf(bytes)?;
+        let types = TypeDb::from_elf(bytes).ok();
+        Ok(GuestImage {
+            name: name.to_string(),
+            bytes,
+            symbols,
+            types,
+            lines: OnceCell::new(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn bytes(&self) -> &'static [u8] {
+        self.bytes
+    }
+
+    pub fn symbols(&self) -> &SymbolTable {
+        &self.symbols
+    }
+
+    /// The DWARF types, or an error saying the image has none.
+    pub fn types(&self) -> Result<&TypeDb<'static>, TypeError> {
+        self.types.as_ref().ok_or(TypeError::NoDebugInfo)
+    }
+
+    /// Source lines, when the image has them.
+    pub fn lines(&self) -> Option<&LineTable<'static>> {
+        self.lines
+            .get_or_init(|| LineTable::from_elf(self.bytes).ok())
+            .as_ref()
+    }
+
+    /// `symbol+0xoff` and `file:line` for an address.
+    pub fn describe(&self, addr: u64) -> (Option<String>, Option<String>) {
+        let sym = self.symbols.format_addr(addr);
+        let src = self
+            .lines()
+            .and_then(|l| l.location(addr).ok().flatten())
+            .map(|loc| match loc.line {
+                Some(line) => format!("{}:{line}", short_path(&loc.file)),
+                None => short_path(&loc.file),
+            });
+        (sym, src)
+    }
+
+    /// Where the kernel keeps `current` and the `task_struct` fields helpers read.
+    pub fn task_layout(&self) -> TaskLayout {
+        let current_task = self
+            .symbols
+            .lookup("current_task")
+            .filter(|s| !s.kind.is_text())
+            .map(|s| s.addr);
+        let field = |types: &TypeDb<'_>, task, name: &str| {
+            types.member_path(task, name).ok().map(|m| (m.offset, m.ty))
+        };
+        let Some((types, task)) = self
+            .types
+            .as_ref()
+            .and_then(|t| Some((t, t.find("struct task_struct").ok().flatten()?)))
+        else {
+            return TaskLayout::default();
+        };
+        let (Some(pid), Some(tgid), Some((comm, comm_ty))) = (
+            field(types, task, "pid"),
+            field(types, task, "tgid"),
+            field(types, task, "comm"),
+        ) else {
+            return TaskLayout::default();
+        };
+        TaskLayout {
+            current_task,
+            pid_offset: pid.0,
+            tgid_offset: tgid.0,
+            comm_offset: comm,
+            comm_len: types.size_of(comm_ty).unwrap_or(16) as usize,
+        }
+    }
+
+    /// `vmlinux.h` for this image.
+    pub fn vmlinux_h(&self) -> Result<String, TypeError> {
+        crate::cdecl::vmlinux_h(self.types()?)
+    }
+
+    /// Answers a CO-RE query from the image's DWARF: field offsets, sizes, existence and type
+    /// sizes, by name.
+    pub fn core_answer(&self, q: &CoreQuery<'_>) -> Result<CoreAnswer, String> {
+        let types = self.types().map_err(|e| e.to_string())?;
+        let spelled = match q.type_kind {
+            "struct" | "union" | "enum" => format!("{} {}", q.type_kind, q.type_name),
+            _ => q.type_name.to_string(),
+        };
+        let Some(root) = types.find(&spelled).map_err(|e| e.to_string())? else {
+            return Ok(CoreAnswer::Missing);
+        };
+        match q.kind {
+            CoreKind::TypeExists | CoreKind::TypeMatches => return Ok(CoreAnswer::Value(1)),
+            CoreKind::TypeSize => {
+                return types
+                    .size_of(root)
+                    .map(CoreAnswer::Value)
+                    .map_err(|e| e.to_string())
+            }
+            CoreKind::TypeIdLocal | CoreKind::TypeIdTarget => {
+                return Err("type id relocations need BTF ids, which a DWARF guest has not".into())
+            }
+            CoreKind::EnumvalExists | CoreKind::EnumvalValue => {
+                return Err("enum value relocations are not supported yet".into())
+            }
+            _ => {}
+        }
+        let mut path = String::new();
+        for step in q.path {
+            match step {
+                AccessStep::Field { name, .. } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(name);
+                }
+                AccessStep::Index(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        let root_size = types.size_of(root).map_err(|e| e.to_string())?;
+        let base = u64::from(q.first_index) * root_size;
+        let (offset, ty, bitfield) = if path.is_empty() {
+            (0, root, None)
+        } else {
+            match types.member_path(root, &path) {
+                Ok(m) => (m.offset, m.ty, m.bitfield),
+                Err(_) => return Ok(CoreAnswer::Missing),
+            }
+        };
+        let size = types.size_of(ty).map_err(|e| e.to_string())?.max(1);
+        // Bit position and width of the field from the root's start, and the aligned unit a
+        // program loads it from (libbpf's bpf_core_calc_field_relo, little endian).
+        let (bit_off, bits) = match bitfield {
+            Some((bo, bw)) => (offset * 8 + bo, bw),
+            None => (offset * 8, size * 8),
+        };
+        let byte_off = if bitfield.is_some() {
+            bit_off / 8 / size * size
+        } else {
+            offset
+        };
+        let v = match q.kind {
+            CoreKind::FieldByteOffset => base + byte_off,
+            CoreKind::FieldByteSize => size,
+            CoreKind::FieldExists => 1,
+            CoreKind::FieldSigned => {
+                let name = types.name_of(Some(ty)).unwrap_or_default();
+                let unsigned = [
+                    "unsigned", "u8", "u16", "u32", "u64", "__u", "_Bool", "bool", "size_t",
+                ]
+                .iter()
+                .any(|p| name.starts_with(p));
+                u64::from(!unsigned)
+            }
+            CoreKind::FieldLShiftU64 => 64 - (bit_off + bits - byte_off * 8),
+            CoreKind::FieldRShiftU64 => 64 - bits,
+            _ => return Err(format!("unsupported CO-RE relocation kind {:?}", q.kind)),
+        };
+        Ok(CoreAnswer::Value(v))
+    }
+}
+
+/// The last two components of a source path (`net/ip.c`).
+fn short_path(p: &str) -> String {
+    let parts: Vec<&str> = p.rsplit('/').take(2).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
+}
