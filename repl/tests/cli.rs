@@ -124,3 +124,59 @@ fn conformance_plugin_protocol() {
         .expect("runs");
     assert!(!out.status.success());
 }
+
+#[test]
+fn trace_runs_the_seeds_example_on_the_teaching_kernel() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bpflab"))
+        .args(["trace", "--attach"])
+        .arg(format!("dst_discard={}", example("dst_discard.bpf.c")))
+        .arg("--json")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("cannot run clang") && std::env::var("CI").as_deref() != Ok("true") {
+        eprintln!("skipping: no clang");
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
+    let mut printk = 0;
+    let mut hits = None;
+    let mut per_dev = 0u64;
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert_eq!(v["version"], 1, "{line}");
+        match v["type"].as_str() {
+            Some("printk") => printk += 1,
+            Some("probe") => hits = v["hits"].as_u64(),
+            Some("map") if v["name"] == "drops" => {
+                for e in v["entries"].as_array().expect("entries") {
+                    assert!(e["key"] == "lo" || e["key"] == "eth0", "{e}");
+                    per_dev += e["value"]
+                        .as_str()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .expect("count");
+                }
+            }
+            _ => {}
+        }
+    }
+    let hits = hits.expect("probe statistics");
+    assert!(hits > 100);
+    assert_eq!(printk, hits);
+    assert_eq!(per_dev, hits);
+}
+
+#[test]
+fn trace_rejects_bad_attach_specs() {
+    let (code, _, err) = bpflab(&["trace", "--attach", "no_such_function=/nonexistent.c"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent.c"), "{err}");
+    let (code, _, err) = bpflab(&[
+        "trace",
+        "--attach",
+        &format!("no_such_function={}", example("sum.s")),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no_such_function"), "{err}");
+}

@@ -1,0 +1,149 @@
+//! `bpflab bpf ...`: the eBPF engine on its own (assemble, disassemble, run, the conformance
+//! plugin protocol).
+
+use clap::{Subcommand, ValueEnum};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Engine {
+    Interp,
+    Jit,
+}
+
+#[derive(Subcommand)]
+pub enum BpfCmd {
+    /// Assemble a `.s` file into raw bytecode.
+    Asm {
+        file: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Disassemble raw bytecode (`.bin`).
+    Disasm { file: PathBuf },
+    /// Run a program (`.s` or raw `.bin`) and print r0. r1 points to the memory, r2 is its size.
+    Run {
+        file: PathBuf,
+        /// A file of hex bytes given to the program as memory.
+        #[arg(long)]
+        mem: Option<PathBuf>,
+        /// The JIT (checked mode: every access bounds-checked) or the interpreter.
+        #[arg(long, value_enum, default_value = "jit")]
+        engine: Engine,
+    },
+    /// bpf_conformance's plugin protocol: program as hex bytes on stdin, memory as hex in the
+    /// first argument, r0 printed in hex; an error exits non-zero.
+    ConformancePlugin {
+        /// Memory as hex bytes.
+        memory: Option<String>,
+        /// The program as hex bytes instead of stdin.
+        #[arg(long)]
+        program: Option<String>,
+        /// Run on the JIT (the default).
+        #[arg(long)]
+        jit: bool,
+        /// Run on the interpreter instead of the JIT.
+        #[arg(long, conflicts_with = "jit")]
+        interpret: bool,
+    },
+}
+
+/// Reads a program: `.s` is assembled, anything else is raw bytecode.
+fn load_program(path: &Path) -> Result<jit::Program, String> {
+    let shown = path.display();
+    if path.extension().is_some_and(|e| e == "s") {
+        let src = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+        let instrs = jit::asm::assemble(&src).map_err(|e| format!("{shown}: {e}"))?;
+        jit::Program::new(instrs).map_err(|e| format!("{shown}: {e}"))
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+        jit::Program::from_bytes(&bytes).map_err(|e| format!("{shown}: {e}"))
+    }
+}
+
+fn hex_to_bytes(text: &str) -> Result<Vec<u8>, String> {
+    text.split_whitespace()
+        .flat_map(|t| {
+            let t = t.trim_start_matches("0x");
+            (0..t.len())
+                .step_by(2)
+                .map(move |i| t.get(i..i + 2).unwrap_or(t))
+        })
+        .map(|b| u8::from_str_radix(b, 16).map_err(|_| format!("'{b}' is not a hex byte")))
+        .collect()
+}
+
+/// Runs `prog` with the conformance suites' helpers, every access checked (the program is not
+/// verified here).
+fn execute(prog: &jit::Program, mem: &mut [u8], engine: Engine) -> Result<u64, String> {
+    let helpers = jit::conformance::suite_helpers();
+    if let Engine::Jit = engine {
+        let mut code =
+            jit::JitProgram::compile_checked(prog, &helpers).map_err(|e| e.to_string())?;
+        return code
+            .run_checked(mem, &[], &mut (), Some(100_000_000))
+            .map_err(|e| e.to_string());
+    }
+    let prepared = jit::interp::Prepared::new(prog, &helpers).map_err(|e| e.to_string())?;
+    jit::interp::Interpreter::new()
+        .run_checked(&prepared, mem, &[], &mut (), Some(100_000_000))
+        .map_err(|e| e.to_string())
+}
+
+pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, String> {
+    match cmd {
+        BpfCmd::Asm { file, output } => {
+            let prog = load_program(&file)?;
+            std::fs::write(&output, prog.to_bytes())
+                .map_err(|e| format!("{}: {e}", output.display()))?;
+        }
+        BpfCmd::Disasm { file } => {
+            let prog = load_program(&file)?;
+            print!("{}", jit::disasm::listing(prog.instrs()));
+        }
+        BpfCmd::Run { file, mem, engine } => {
+            let prog = load_program(&file)?;
+            let mut memory = match mem {
+                Some(p) => hex_to_bytes(
+                    &std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?,
+                )?,
+                None => Vec::new(),
+            };
+            println!("{:#x}", execute(&prog, &mut memory, engine)?);
+        }
+        BpfCmd::ConformancePlugin {
+            memory,
+            program,
+            interpret,
+            ..
+        } => {
+            let engine = if interpret {
+                Engine::Interp
+            } else {
+                Engine::Jit
+            };
+            let text = match program {
+                Some(p) => p,
+                None => {
+                    let mut s = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut s)
+                        .map_err(|e| format!("stdin: {e}"))?;
+                    s
+                }
+            };
+            let prog =
+                jit::Program::from_bytes(&hex_to_bytes(&text)?).map_err(|e| e.to_string())?;
+            let mut mem = hex_to_bytes(memory.as_deref().unwrap_or(""))?;
+            match execute(&prog, &mut mem, engine) {
+                Ok(r0) => println!("{r0:x}"),
+                Err(e) => {
+                    println!("{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

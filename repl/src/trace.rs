@@ -1,0 +1,290 @@
+//! `bpflab trace`: boot a guest with filters attached to its kernel functions and print what
+//! they report: events as they happen (trace_pipe lines, or JSON with `--json`), then probe
+//! statistics and the filters' maps, bpftrace style, when the guest stops.
+
+use crate::args::{parse_duration, parse_size};
+use crate::mapfmt;
+use probes::attach::resolve_attach;
+use probes::image::GuestImage;
+use probes::load::{load_file, LoadOptions, Placement};
+use probes::tracer::Tracer;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct TraceArgs {
+    /// `teaching` (embedded) or the path of an ELF64 x86-64 kernel.
+    #[arg(long, default_value = "teaching")]
+    image: String,
+    /// `POINT=FILE[:PROGRAM]` (POINT: SYMBOL, SYMBOL+OFF, SYMBOL%return, 0xADDR,
+    /// kprobe:SYMBOL, kretprobe:SYMBOL, or a glob such as 'ip_*'), or just `FILE` to attach
+    /// each program where its ELF section says (`kprobe/SYMBOL`, `kretprobe/SYMBOL`,
+    /// `bpflab/SYMBOL`). FILE is a `.c`, `.o` or `.s`. Repeatable.
+    #[arg(long = "attach", required = true)]
+    attach: Vec<String>,
+    /// Print events, probe statistics and maps as JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// Stop after this much virtual time (default: when the guest stops, at most 60s).
+    #[arg(long = "for", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Guest RAM, e.g. 256M.
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    mem: usize,
+    /// Kernel command line.
+    #[arg(long, default_value = "")]
+    append: String,
+    /// Also show the guest's console.
+    #[arg(long)]
+    console: bool,
+}
+
+/// `POINT=FILE[:PROGRAM]` or `FILE[:PROGRAM]`.
+struct AttachArg {
+    point: Option<String>,
+    file: PathBuf,
+    program: Option<String>,
+}
+
+fn parse_attach(arg: &str) -> Result<AttachArg, String> {
+    let (point, rest) = match arg.split_once('=') {
+        Some((p, f)) if !p.is_empty() => (Some(p.to_string()), f),
+        Some(_) => return Err(format!("--attach '{arg}': missing the point before '='")),
+        None => (None, arg),
+    };
+    if rest.is_empty() {
+        return Err(format!("--attach '{arg}': missing the filter file"));
+    }
+    let (file, program) = if Path::new(rest).exists() {
+        (rest.to_string(), None)
+    } else {
+        match rest.rsplit_once(':') {
+            Some((f, p)) if !p.contains('/') && Path::new(f).exists() => {
+                (f.to_string(), Some(p.to_string()))
+            }
+            _ => return Err(format!("{rest}: no such file")),
+        }
+    };
+    Ok(AttachArg {
+        point,
+        file: PathBuf::from(file),
+        program,
+    })
+}
+
+/// A stable 64-bit FNV-1a hash, for cache keys.
+fn fnv64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Writes the image's vmlinux.h into a cache directory keyed by the image, once.
+fn vmlinux_dir(img: &GuestImage) -> Result<PathBuf, String> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base
+        .join("bpflab/vmlinux")
+        .join(format!("{:016x}", fnv64(img.bytes())));
+    let file = dir.join("vmlinux.h");
+    if !file.exists() {
+        let text = img
+            .vmlinux_h()
+            .map_err(|e| format!("{}: cannot write vmlinux.h: {e}", img.name()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let tmp = dir.join(format!("vmlinux.h.{}", std::process::id()));
+        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &file).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    Ok(dir)
+}
+
+pub fn trace(a: TraceArgs) -> Result<ExitCode, String> {
+    let (name, bytes) = crate::images::read(&a.image)?;
+    let img = Rc::new(GuestImage::new(&name, bytes.clone()).map_err(|e| format!("{name}: {e}"))?);
+    let config = emu::MachineConfig {
+        mem_bytes: a.mem,
+        cmdline: a.append.clone(),
+    };
+    let kernel = emu::KernelImage::parse(&name, bytes).map_err(|e| e.to_string())?;
+    let mut m = emu::Machine::boot_image(&config, kernel).map_err(|e| e.to_string())?;
+    if a.console {
+        m.set_console_sink(Some(emu::stdout_sink()));
+    }
+    let mut tracer = Tracer::new(Some(img.clone()));
+    let json = a.json;
+    tracer
+        .events()
+        .borrow_mut()
+        .set_sink(Some(Box::new(move |e: &probes::events::Event| {
+            if json {
+                println!("{}", e.to_json());
+            } else {
+                println!("{}", e.to_text());
+            }
+        })));
+
+    let args: Vec<AttachArg> = a
+        .attach
+        .iter()
+        .map(|s| parse_attach(s))
+        .collect::<Result<_, _>>()?;
+    let include_dirs = if args
+        .iter()
+        .any(|x| x.file.extension().is_some_and(|e| e == "c"))
+    {
+        vec![vmlinux_dir(&img)?]
+    } else {
+        Vec::new()
+    };
+    let core = |q: &jit::btf::core::CoreQuery<'_>| img.core_answer(q);
+    let opts = LoadOptions {
+        include_dirs,
+        core: Some(&core),
+        ..LoadOptions::default()
+    };
+    for arg in &args {
+        let filter = load_file(&arg.file, &opts).map_err(|e| e.to_string())?;
+        let progs = filter
+            .program_index(arg.program.as_deref())
+            .map_err(|e| e.to_string())?;
+        if arg.point.is_some() && progs.len() > 1 {
+            return Err(format!(
+                "{}: {} programs; say which one with {}:PROGRAM",
+                arg.file.display(),
+                progs.len(),
+                arg.file.display()
+            ));
+        }
+        let (fi, warnings) = tracer.add_filter(&m, filter).map_err(|e| e.to_string())?;
+        for w in warnings {
+            eprintln!("bpflab: warning: {w}");
+        }
+        let placements = tracer.placements(fi).map_err(|e| e.to_string())?;
+        for pi in progs {
+            let (prog_name, placement) = &placements[pi];
+            let spec = match (&arg.point, placement) {
+                (Some(p), _) => p.clone(),
+                (None, Placement::Entry(s)) => s.clone(),
+                (None, Placement::Return(s)) => format!("{s}%return"),
+                (None, Placement::Anywhere) => {
+                    return Err(format!(
+                        "{}: program '{prog_name}' does not say where to attach; use POINT={}",
+                        arg.file.display(),
+                        arg.file.display()
+                    ))
+                }
+            };
+            let points = resolve_attach(&spec, img.symbols()).map_err(|e| e.to_string())?;
+            for p in points {
+                let location = if p.offset == 0 {
+                    p.symbol.clone()
+                } else {
+                    format!("{}+{:#x}", p.symbol, p.offset)
+                };
+                tracer
+                    .attach(
+                        &mut m,
+                        &spec,
+                        p.addr,
+                        &location,
+                        p.offset == 0 && !p.is_return,
+                        p.is_return,
+                        fi,
+                        pi,
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    if !json {
+        eprintln!(
+            "bpflab: {} probe(s) attached to {}; running the guest",
+            tracer.probes().len(),
+            name
+        );
+    }
+    let started = Instant::now();
+    let limit = emu::Limits::virtual_time(a.duration.unwrap_or(Duration::from_secs(60)));
+    let reason = crate::images::run_interruptible(&mut m, limit)?;
+    let host = started.elapsed();
+    if reason.is_crash() {
+        eprintln!("{}", m.report(&reason));
+    }
+    report(&tracer, &reason, &m, host, json);
+    Ok(match reason {
+        emu::StopReason::Exit(0) | emu::StopReason::TimeBudget | emu::StopReason::HostRequest => {
+            ExitCode::SUCCESS
+        }
+        _ => ExitCode::FAILURE,
+    })
+}
+
+fn report(tracer: &Tracer, reason: &emu::StopReason, m: &emu::Machine, host: Duration, json: bool) {
+    let maps = tracer.map_dump();
+    if json {
+        for p in tracer.probes() {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "version": probes::events::JSON_VERSION,
+                    "type": "probe",
+                    "id": p.id,
+                    "spec": p.spec,
+                    "location": p.location,
+                    "addr": p.addr,
+                    "program": p.program,
+                    "hits": p.stats.hits,
+                    "errors": p.stats.errors,
+                    "missed": p.stats.missed,
+                    "mean_ns": p.stats.mean_ns(),
+                    "last_error": p.stats.last_error,
+                })
+            );
+        }
+        for v in mapfmt::json_report(&maps) {
+            println!("{v}");
+        }
+        println!(
+            "{}",
+            serde_json::json!({
+                "version": probes::events::JSON_VERSION,
+                "type": "stop",
+                "reason": reason.to_string(),
+                "guest_ns": m.now_ns(),
+                "host_ms": host.as_millis() as u64,
+            })
+        );
+        return;
+    }
+    println!();
+    print!("{}", mapfmt::text_report(&maps));
+    eprintln!(
+        "stop: {reason} after {:.3} s of guest time, {:.3} s of host time",
+        m.now_ns() as f64 / 1e9,
+        host.as_secs_f64()
+    );
+    eprintln!(
+        "{:>3}  {:<24} {:<20} {:<16} {:>8} {:>7} {:>9}",
+        "id", "probe", "location", "program", "hits", "errors", "mean"
+    );
+    for p in tracer.probes() {
+        eprintln!(
+            "{:>3}  {:<24} {:<20} {:<16} {:>8} {:>7} {:>7}ns",
+            p.id,
+            p.spec,
+            p.location,
+            p.program,
+            p.stats.hits,
+            p.stats.errors,
+            p.stats.mean_ns()
+        );
+        if let Some(e) = &p.stats.last_error {
+            eprintln!("     last error: {e}");
+        }
+    }
+}
