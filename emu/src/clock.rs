@@ -57,6 +57,8 @@ pub(crate) struct Clock {
     /// A block starting here is counted without deadline or interrupt checks (once).
     exempt: Cell<Option<u64>>,
     host_stop: Arc<AtomicBool>,
+    /// Host console input arrived (a live stream): stop at the next block to inject it.
+    host_input: Arc<AtomicBool>,
     cache: Box<[Cell<CacheEntry>]>,
     ram: Rc<Ram>,
 }
@@ -71,7 +73,12 @@ impl std::fmt::Debug for Clock {
 }
 
 impl Clock {
-    pub(crate) fn new(ram: Rc<Ram>, host_stop: Arc<AtomicBool>, trigger: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(
+        ram: Rc<Ram>,
+        host_stop: Arc<AtomicBool>,
+        host_input: Arc<AtomicBool>,
+        trigger: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             insns: Cell::new(0),
             idle_ns: Cell::new(0),
@@ -83,6 +90,7 @@ impl Clock {
             last: Cell::new((0, 0)),
             exempt: Cell::new(None),
             host_stop,
+            host_input,
             cache: (0..CACHE_SLOTS)
                 .map(|_| Cell::new(CacheEntry::default()))
                 .collect(),
@@ -119,13 +127,17 @@ impl Clock {
         let force = self.stop_pending.get()
             || self.irq_waiting.get()
             || self.exempt.get().is_some()
-            || self.host_stop.load(Ordering::Relaxed);
+            || self.host_attention();
         let t = if force { 0 } else { self.deadline.get() };
         self.trigger.store(t, Ordering::Relaxed);
-        // A host stop that raced with the store above must still force the slow path.
-        if self.host_stop.load(Ordering::Relaxed) {
+        // A host stop or input that raced with the store above must still force the slow path.
+        if self.host_attention() {
             self.trigger.store(0, Ordering::Relaxed);
         }
+    }
+
+    fn host_attention(&self) -> bool {
+        self.host_stop.load(Ordering::Relaxed) || self.host_input.load(Ordering::Relaxed)
     }
 
     /// Deadline as a virtual time; converted to an instruction count.
@@ -233,7 +245,7 @@ impl Clock {
             return false;
         }
         self.exempt.set(None);
-        if before >= self.deadline.get() || self.host_stop.load(Ordering::Relaxed) {
+        if before >= self.deadline.get() || self.host_attention() {
             self.stopped.set(true);
             self.note_stop_requested();
             self.last.set((0, 0));

@@ -4,7 +4,8 @@
 //! without Unicorn) + the platform's devices (16550 UART, 8259A PIC pair, 8254 PIT, CMOS RTC,
 //! i8042, port 0x80, exit port 0xf4) + a virtual clock derived from executed instructions.
 //! Exceptions and interrupts are delivered through the guest's own IDT by this crate;
-//! `syscall`, CPUID and RDTSC are completed here too.
+//! `syscall`, CPUID and RDTSC are completed here too. Console input can come from a script
+//! or a live host stream during a run ([`input`], [`Machine::set_input`]).
 //!
 //! Building needs cmake and libclang (for Unicorn's C sources and bindgen); set
 //! `UNICORN_NO_PKG_CONFIG=1` so an installed (older) libunicorn is not picked up instead.
@@ -29,11 +30,13 @@
 pub mod clock;
 pub mod cpu;
 pub mod devices;
+pub mod input;
 pub mod loader;
 mod machine;
 pub mod memory;
 
 pub use cpu::Regs;
+pub use input::{InputEvent, InputScript, InputSource, ScriptError};
 pub use loader::{KernelImage, LoadError};
 pub use machine::{
     stdout_sink, ConsoleSink, EmuError, HookContext, HookFn, HookId, Limits, Machine,

@@ -7,6 +7,7 @@ use crate::cpu::deliver::{self, has_error_code, Env, Event};
 use crate::cpu::unicorn_raw::{self, RawContext, RawHooks};
 use crate::cpu::{desc, ContextLayout, Regs, SegLoad, RFLAGS_IF, SEG_CS, SEG_SS};
 use crate::devices::{DeviceStop, Devices, UnknownPortCount};
+use crate::input::{InputDriver, InputEvent, InputSource};
 use crate::loader::{boot, BootState, KernelImage, LoadError};
 use crate::memory::{Fault, GuestMemory, Ram};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -445,6 +446,8 @@ pub(crate) struct MachineState {
     resync: bool,
     hooks: HookTable,
     unmapped: Option<(u64, &'static str)>,
+    /// Console input (script or live stream) and its log.
+    input: InputDriver,
     /// The hooks at this address already ran for the instruction the machine stopped at
     /// (a hook asked for the stop): do not run them again when execution resumes there.
     hook_skip: Option<u64>,
@@ -456,19 +459,23 @@ fn request_stop<'x>(uc: &mut Unicorn<'x, MachineState>) {
 }
 
 impl MachineState {
-    fn flush_console(&mut self) {
+    /// Hand new guest output to the sink, the tail and the input script. True if a script
+    /// step waiting for output can now fire.
+    fn flush_console(&mut self) -> bool {
         let out = self.devices.uart.take_output();
         if out.is_empty() {
-            return;
+            return false;
         }
         if let Some(sink) = self.console.sink.as_mut() {
             sink(&out);
         }
+        let input_due = self.input.on_output(&out);
         self.console.all.extend_from_slice(&out);
         self.console.tail.extend(out.iter().copied());
         while self.console.tail.len() > CONSOLE_TAIL {
             self.console.tail.pop_front();
         }
+        input_due
     }
 
     fn env_parts(
@@ -559,7 +566,7 @@ fn on_io_out<'x>(uc: &mut Unicorn<'x, MachineState>, port: u32, size: usize, val
     let now = st.clock.now_ns();
     let irq_before = st.devices.pic.has_interrupt();
     let stop = st.devices.io_write(port as u16, size, value, now);
-    st.flush_console();
+    let input_due = st.flush_console();
     let irq = st.devices.pic.has_interrupt();
     if let Some(t) = st.devices.next_event_ns() {
         st.clock.lower_deadline_ns(t);
@@ -573,8 +580,9 @@ fn on_io_out<'x>(uc: &mut Unicorn<'x, MachineState>, port: u32, size: usize, val
             st.stop.get_or_insert(StopReason::Reset);
             request_stop(uc);
         }
-        None if irq && !irq_before => {
-            // A device raised an interrupt: let the run loop deliver it at the next block.
+        None if (irq && !irq_before) || input_due => {
+            // A device raised an interrupt, or the input script saw the output it waits for:
+            // let the run loop deliver or inject right after this instruction.
             st.resync = true;
             request_stop(uc);
         }
@@ -674,6 +682,7 @@ pub struct Machine {
     _cpuid: Rc<CpuidTable>,
     _raw_hooks: RawHooks,
     host_stop: Arc<AtomicBool>,
+    host_input: Arc<AtomicBool>,
     trigger: Arc<AtomicU64>,
     image: Option<KernelImage>,
     stats: Stats,
@@ -698,8 +707,14 @@ impl Machine {
             source,
         })?);
         let host_stop = Arc::new(AtomicBool::new(false));
+        let host_input = Arc::new(AtomicBool::new(false));
         let trigger = Arc::new(AtomicU64::new(u64::MAX));
-        let clock = Rc::new(Clock::new(ram.clone(), host_stop.clone(), trigger.clone()));
+        let clock = Rc::new(Clock::new(
+            ram.clone(),
+            host_stop.clone(),
+            host_input.clone(),
+            trigger.clone(),
+        ));
         let cpuid = Rc::new(CpuidTable::new());
         let state = MachineState {
             ram: ram.clone(),
@@ -716,6 +731,7 @@ impl Machine {
             resync: false,
             hooks: HookTable::default(),
             unmapped: None,
+            input: InputDriver::new(host_input.clone()),
             hook_skip: None,
         };
         let mut uc =
@@ -769,6 +785,7 @@ impl Machine {
             _cpuid: cpuid,
             _raw_hooks: raw_hooks,
             host_stop,
+            host_input,
             trigger,
             image: None,
             stats: Stats::default(),
@@ -1037,9 +1054,43 @@ impl Machine {
         std::mem::take(&mut self.uc.get_data_mut().console.all)
     }
 
-    /// Queue bytes for the guest to read from the console UART.
+    /// Queue bytes for the guest to read from the console UART (between runs; during a run
+    /// use [`Machine::set_input`]).
     pub fn push_console_input(&mut self, bytes: &[u8]) {
         self.uc.get_data_mut().devices.push_console_input(bytes);
+    }
+
+    /// Attach a console input source for the following runs (replacing any previous one).
+    /// A script's first step is armed now (a `@sleep` counts from the current virtual time);
+    /// a stream starts its reader thread now.
+    pub fn set_input(&mut self, source: InputSource) {
+        let now = self.clock.now_ns();
+        self.uc
+            .get_data_mut()
+            .input
+            .set(Some(source), now, &self.trigger);
+    }
+
+    /// Detach the console input source (the log is kept).
+    pub fn clear_input(&mut self) {
+        self.uc.get_data_mut().input.set(None, 0, &self.trigger);
+        self.host_input.store(false, Ordering::Relaxed);
+    }
+
+    /// Every console input injected so far, with the instruction count and virtual time at
+    /// which it became readable (what a recording must store to replay a live session).
+    pub fn input_log(&self) -> &[InputEvent] {
+        self.uc.get_data().input.log()
+    }
+
+    /// Inject the input that is due now (at a block boundary).
+    fn pump_input(&mut self) {
+        let (insns, now) = (self.clock.insns(), self.clock.now_ns());
+        let st = self.uc.get_data_mut();
+        let bytes = st.input.pump(insns, now);
+        if !bytes.is_empty() {
+            st.devices.push_console_input(&bytes);
+        }
     }
 
     /// The last `n` console lines.
@@ -1201,15 +1252,22 @@ impl Machine {
                 self.clock.set_irq_waiting(pending);
             } else {
                 self.uc.get_data_mut().hook_skip = None;
+                self.pump_input();
                 self.deliver_pending_interrupt();
                 if let Some(r) = self.uc.get_data_mut().stop.take() {
                     return r;
                 }
             }
-            let next_event = self.uc.get_data().devices.next_event_ns();
-            let deadline = next_event
-                .unwrap_or(u64::MAX)
-                .min(time_limit.unwrap_or(u64::MAX));
+            let st = self.uc.get_data();
+            let deadline = [
+                st.devices.next_event_ns(),
+                st.input.next_due_ns(),
+                time_limit,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(u64::MAX);
             self.clock.set_deadline_ns(deadline);
             if let Some(l) = insn_limit {
                 self.clock.set_deadline_insns(l);
@@ -1296,7 +1354,10 @@ impl Machine {
         }
     }
 
-    /// `emu_start` returned without a stop request: the guest executed `hlt`.
+    /// `emu_start` returned without a stop request: the guest executed `hlt`. Skip idle
+    /// virtual time to the next event (timer or scripted input). With a live input stream
+    /// attached, idle time passes no faster than host time, and input arriving meanwhile
+    /// wakes the guest (its moment is recorded in the input log).
     fn on_hlt(&mut self, time_limit: Option<u64>) -> Option<StopReason> {
         let rflags = self.uc.reg_read(RegisterX86::RFLAGS).unwrap_or(0);
         if rflags & RFLAGS_IF == 0 {
@@ -1308,15 +1369,43 @@ impl Machine {
                 return None;
             }
             let timer_masked = st.devices.pic.master.imr() & 1 != 0;
-            let next = match st.devices.next_event_ns() {
-                Some(t) if !timer_masked => t,
-                _ => return Some(StopReason::Halted),
+            let timer = st.devices.next_event_ns().filter(|_| !timer_masked);
+            let input_due = st.input.next_due_ns();
+            let live = st.input.live();
+            let next = match [timer, input_due].into_iter().flatten().min() {
+                Some(t) => t,
+                None if live => u64::MAX,
+                None => return Some(StopReason::Halted),
             };
+            let target = next.min(time_limit.unwrap_or(u64::MAX));
+            if live {
+                const IDLE_POLL: Duration = Duration::from_millis(50);
+                let now = self.clock.now_ns();
+                let wait = Duration::from_nanos(target.saturating_sub(now)).min(IDLE_POLL);
+                let start = Instant::now();
+                let arrived = self.uc.get_data_mut().input.wait_idle(wait);
+                let waited = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                let reached = now.saturating_add(waited);
+                if arrived {
+                    self.clock.skip_to(reached.min(target.saturating_sub(1)));
+                    return None;
+                }
+                if self.host_stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                if reached < target {
+                    self.clock.skip_to(reached);
+                    continue;
+                }
+            }
             if let Some(l) = time_limit.filter(|l| *l < next) {
                 self.clock.skip_to(l);
                 return Some(StopReason::TimeBudget);
             }
             self.clock.skip_to(next);
+            if input_due.is_some_and(|t| t <= next) {
+                return None;
+            }
             let now = self.clock.now_ns();
             self.uc.get_data_mut().devices.advance(now);
         }

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Build the bpflab Linux guest: vmlinux (with DWARF), bzImage and a busybox initramfs.
+#
+#   guest-images/linux/build.sh            # build (or reuse) and print the output paths
+#   BPFLAB_CACHE=/some/dir build.sh        # cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/bpflab)
+#   JOBS=2 build.sh                        # make -j (default: nproc)
+#
+# Installs linux-source-6.1, busybox-static and the kernel build tools with apt-get when they
+# are missing (needs root on Debian 12). Everything is built outside git:
+#   $root/src/linux-source-6.1/             unpacked sources (shared, never modified)
+#   $root/kbuild-<hash of config + this script>/   kernel build tree (make O=)
+#   $root/linux-<hash of config + scripts>/  vmlinux, bzImage, initramfs.cpio.gz, cmdline
+#   $root/linux-latest -> the last output directory
+# The last line printed is the output directory (also what BPFLAB_LINUX_IMAGE_DIR expects).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=${BPFLAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bpflab}
+jobs=${JOBS:-$(nproc)}
+log() { echo "linux-image: $*" >&2; }
+
+need_pkgs=()
+[ -f /usr/src/linux-source-6.1.tar.xz ] || need_pkgs+=(linux-source-6.1)
+{ [ -x /bin/busybox ] && /bin/busybox --list | grep -qx poweroff; } || need_pkgs+=(busybox-static)
+for tool in gcc:gcc make:make flex:flex bison:bison bc:bc xz:xz-utils gzip:gzip; do
+	command -v "${tool%%:*}" > /dev/null || need_pkgs+=("${tool#*:}")
+done
+[ -f /usr/include/libelf.h ] || need_pkgs+=(libelf-dev)
+[ -f /usr/include/openssl/ssl.h ] || need_pkgs+=(libssl-dev)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	log "installing ${need_pkgs[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >&2
+fi
+if ldd /bin/busybox > /dev/null 2>&1; then
+	log "/bin/busybox is not static: install busybox-static"
+	exit 1
+fi
+
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+khash=$(hash_of "$here/kernel.config" "$here/build.sh")
+ohash=$(hash_of "$here/kernel.config" "$here/build.sh" "$here/init" "$here/bpflab-workload" "$here/hostname")
+src=$root/src/linux-source-6.1
+kbuild=$root/kbuild-$khash
+out=$root/linux-$ohash
+mkdir -p "$root/src"
+
+if [ ! -f "$src/Makefile" ]; then
+	log "unpacking /usr/src/linux-source-6.1.tar.xz"
+	rm -rf "$src.tmp" && mkdir -p "$src.tmp"
+	tar -C "$src.tmp" -xJf /usr/src/linux-source-6.1.tar.xz
+	mv "$src.tmp/linux-source-6.1" "$src" && rmdir "$src.tmp"
+fi
+
+if [ ! -f "$kbuild/vmlinux" ] || [ ! -f "$kbuild/arch/x86/boot/bzImage" ]; then
+	log "configuring in $kbuild"
+	mkdir -p "$kbuild"
+	make -s -C "$src" O="$kbuild" tinyconfig > /dev/null
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$kbuild" "$kbuild/.config" "$here/kernel.config" > /dev/null
+	make -s -C "$src" O="$kbuild" olddefconfig > /dev/null
+	# Every line of the fragment must have survived olddefconfig.
+	missing=0
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=*) want=$line ;;
+		"# CONFIG_"*" is not set") want=$line ;;
+		*) continue ;;
+		esac
+		if ! grep -qxF "$want" "$kbuild/.config"; then
+			name=${want#\# }; name=${name%%[= ]*}
+			if [[ $want == "# "* ]] && ! grep -q "^$name=" "$kbuild/.config"; then continue; fi
+			log "config: wanted '$want', got '$(grep -E "^(# )?$name[= ]" "$kbuild/.config" || echo unset)'"
+			missing=1
+		fi
+	done < "$here/kernel.config"
+	[ $missing = 0 ] || { log "kernel.config does not apply cleanly"; exit 1; }
+	log "building vmlinux and bzImage with make -j$jobs (a few minutes)"
+	make -s -C "$src" O="$kbuild" -j"$jobs" vmlinux bzImage >&2
+fi
+
+if [ ! -f "$out/initramfs.cpio.gz" ] || [ ! -f "$out/vmlinux" ]; then
+	log "assembling $out"
+	rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+	gcc -O2 -o "$out.tmp/gen_init_cpio" "$src/usr/gen_init_cpio.c"
+	{
+		for d in /bin /sbin /usr /usr/bin /usr/sbin /dev /proc /sys /tmp /etc /root; do
+			echo "dir $d 0755 0 0"
+		done
+		echo "nod /dev/console 0600 0 0 c 5 1"
+		echo "file /bin/busybox /bin/busybox 0755 0 0"
+		for applet in $(/bin/busybox --list); do
+			[ "$applet" = busybox ] && continue
+			echo "slink /bin/$applet busybox 0777 0 0"
+		done
+		echo "file /init $here/init 0755 0 0"
+		echo "file /bin/bpflab-workload $here/bpflab-workload 0755 0 0"
+		echo "file /etc/hostname $here/hostname 0644 0 0"
+	} > "$out.tmp/initramfs.list"
+	"$out.tmp/gen_init_cpio" -t 0 "$out.tmp/initramfs.list" | gzip -9n > "$out.tmp/initramfs.cpio.gz"
+	ln -f "$kbuild/vmlinux" "$out.tmp/vmlinux" 2> /dev/null || cp "$kbuild/vmlinux" "$out.tmp/vmlinux"
+	cp "$kbuild/arch/x86/boot/bzImage" "$kbuild/System.map" "$kbuild/.config" "$out.tmp/"
+	echo "console=ttyS0 bpflab.workload" > "$out.tmp/cmdline"
+	rm -f "$out.tmp/gen_init_cpio"
+	rm -rf "$out" && mv "$out.tmp" "$out"
+fi
+ln -sfn "$out" "$root/linux-latest"
+
+log "vmlinux:   $out/vmlinux"
+log "bzImage:   $out/bzImage"
+log "initramfs: $out/initramfs.cpio.gz"
+log "cmdline:   $(cat "$out/cmdline")"
+echo "$out"
