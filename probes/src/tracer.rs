@@ -342,6 +342,7 @@ impl Tracer {
                 out.push(MapDump {
                     origin: f.origin.clone(),
                     name: def.name.clone(),
+                    kind: def.kind,
                     key_size: def.key_size as usize,
                     value_size: def.value_size as usize,
                     entries: m.entries(),
@@ -357,6 +358,7 @@ impl Tracer {
 pub struct MapDump {
     pub origin: String,
     pub name: String,
+    pub kind: jit::maps::MapKind,
     pub key_size: usize,
     pub value_size: usize,
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,

@@ -215,7 +215,12 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, String> {
     if reason.is_crash() {
         eprintln!("{}", m.report(&reason));
     }
-    report(&tracer, &reason, &m, host, json);
+    let describe = |a: u64| match img.describe(a) {
+        (Some(sym), Some(src)) => format!("{sym} ({src})"),
+        (Some(sym), None) => sym,
+        _ => format!("{a:#x}"),
+    };
+    report(&tracer, &reason, &m, host, json, &describe);
     Ok(match reason {
         emu::StopReason::Exit(0) | emu::StopReason::TimeBudget | emu::StopReason::HostRequest => {
             ExitCode::SUCCESS
@@ -224,7 +229,14 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn report(tracer: &Tracer, reason: &emu::StopReason, m: &emu::Machine, host: Duration, json: bool) {
+fn report(
+    tracer: &Tracer,
+    reason: &emu::StopReason,
+    m: &emu::Machine,
+    host: Duration,
+    json: bool,
+    describe: &dyn Fn(u64) -> String,
+) {
     let maps = tracer.map_dump();
     if json {
         for p in tracer.probes() {
@@ -262,7 +274,7 @@ fn report(tracer: &Tracer, reason: &emu::StopReason, m: &emu::Machine, host: Dur
         return;
     }
     println!();
-    print!("{}", mapfmt::text_report(&maps));
+    print!("{}", mapfmt::text_report(&maps, describe));
     eprintln!(
         "stop: {reason} after {:.3} s of guest time, {:.3} s of host time",
         m.now_ns() as f64 / 1e9,
