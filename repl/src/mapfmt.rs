@@ -75,7 +75,7 @@ fn power_label(v: u128) -> String {
         (1 << 10, "K"),
     ];
     for (scale, unit) in UNITS {
-        if v >= scale && v % scale == 0 {
+        if v >= scale && v.is_multiple_of(scale) {
             return format!("{}{unit}", v / scale);
         }
     }
