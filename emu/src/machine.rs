@@ -8,7 +8,7 @@ use crate::cpu::unicorn_raw::{self, RawContext, RawHooks};
 use crate::cpu::{desc, ContextLayout, Regs, SegLoad, RFLAGS_IF, SEG_CS, SEG_SS};
 use crate::devices::{DeviceStop, Devices, UnknownPortCount};
 use crate::input::{InputDriver, InputEvent, InputSource};
-use crate::loader::{boot, BootState, KernelImage, LoadError};
+use crate::loader::{boot, linux, BootProtocol, BootState, KernelImage, LoadError};
 use crate::memory::{Fault, GuestMemory, Ram};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
@@ -127,8 +127,12 @@ pub enum StopReason {
         /// Why.
         detail: String,
     },
-    /// `hlt` with nothing that could ever wake the CPU (IF=0, or no timer and no interrupt).
+    /// `hlt` with interrupts enabled but nothing that could ever raise one (no timer, no input).
     Halted,
+    /// `hlt` with interrupts disabled: the guest stopped itself for good. This is how a PC
+    /// without ACPI powers off (Linux `poweroff` prints "reboot: System halted" and does
+    /// this). Not counted as a crash; the console says whether it was a panic.
+    HaltedIrqsOff,
     /// The instruction budget was used up.
     InsnBudget,
     /// The virtual-time budget was used up.
@@ -156,7 +160,10 @@ impl std::fmt::Display for StopReason {
             StopReason::TripleFault { vector, detail } => {
                 write!(f, "triple fault (vector {vector}: {detail})")
             }
-            StopReason::Halted => write!(f, "guest halted forever"),
+            StopReason::Halted => write!(f, "guest halted forever (no interrupt source left)"),
+            StopReason::HaltedIrqsOff => {
+                write!(f, "guest halted with interrupts disabled (powered off)")
+            }
             StopReason::InsnBudget => write!(f, "instruction budget reached"),
             StopReason::TimeBudget => write!(f, "virtual-time budget reached"),
             StopReason::HostRequest => write!(f, "stopped by host request"),
@@ -490,6 +497,15 @@ impl MachineState {
     }
 }
 
+fn read_image(path: &std::path::Path) -> Result<KernelImage, LoadError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| LoadError::NotElf {
+        image: name.clone(),
+        detail: e.to_string(),
+    })?;
+    KernelImage::parse(&name, bytes)
+}
+
 /// Run `f` with a delivery environment borrowed from the machine state.
 fn with_env<'x, R>(
     uc: &mut Unicorn<'x, MachineState>,
@@ -792,13 +808,67 @@ impl Machine {
         })
     }
 
-    /// Create a machine, load `image` and set the CPU up as its boot protocol requires.
+    /// Create a machine, load `image` and set the CPU up as its boot protocol requires
+    /// (a Linux vmlinux boots without an initrd; see [`Machine::boot_linux`]).
     pub fn boot_image(config: &MachineConfig, image: KernelImage) -> Result<Self, EmuError> {
+        Self::boot_with_initrd(config, image, None)
+    }
+
+    /// Boot a Linux vmlinux (an image whose [`KernelImage::protocol`] is
+    /// [`BootProtocol::Linux64`]) with `config.cmdline` and an optional initrd (e.g. a
+    /// gzip-compressed cpio initramfs), placed at the top of RAM.
+    pub fn boot_linux(
+        config: &MachineConfig,
+        image: KernelImage,
+        initrd: Option<&[u8]>,
+    ) -> Result<Self, EmuError> {
+        if image.protocol() != BootProtocol::Linux64 {
+            return Err(EmuError::Load(LoadError::NotLinux {
+                image: image.name().to_string(),
+            }));
+        }
+        Self::boot_with_initrd(config, image, initrd)
+    }
+
+    /// Convenience: boot the Linux guest built by `guest-images/linux/build.sh` from its
+    /// output directory (`vmlinux`, `initramfs.cpio.gz`), with `config.cmdline`.
+    pub fn boot_linux_dir(config: &MachineConfig, dir: &std::path::Path) -> Result<Self, EmuError> {
+        let image = read_image(&dir.join("vmlinux"))?;
+        let rd_path = dir.join("initramfs.cpio.gz");
+        let initrd = std::fs::read(&rd_path).map_err(|e| LoadError::Unreadable {
+            image: rd_path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        Self::boot_linux(config, image, Some(&initrd))
+    }
+
+    fn boot_with_initrd(
+        config: &MachineConfig,
+        image: KernelImage,
+        initrd: Option<&[u8]>,
+    ) -> Result<Self, EmuError> {
         let mut m = Self::new(config)?;
         let state = match &image {
             KernelImage::Elf(elf) => {
                 elf.load(&m.ram, (boot::AREA_START, boot::AREA_END))?;
-                boot::setup(&m.ram, &elf.name, elf.entry, &config.cmdline)?
+                if elf.is_linux {
+                    let kernel_end = elf
+                        .segments
+                        .iter()
+                        .map(|s| s.paddr.saturating_add(s.memsz))
+                        .max()
+                        .unwrap_or(0);
+                    linux::setup(
+                        &m.ram,
+                        &elf.name,
+                        elf.entry,
+                        kernel_end,
+                        &config.cmdline,
+                        initrd,
+                    )?
+                } else {
+                    boot::setup(&m.ram, &elf.name, elf.entry, &config.cmdline)?
+                }
             }
         };
         m.enter_long_mode(&state)?;
@@ -808,12 +878,7 @@ impl Machine {
 
     /// Convenience: read an ELF file from disk and boot it.
     pub fn boot_elf_file(config: &MachineConfig, path: &std::path::Path) -> Result<Self, EmuError> {
-        let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| LoadError::NotElf {
-            image: name.clone(),
-            detail: e.to_string(),
-        })?;
-        Self::boot_image(config, KernelImage::parse(&name, bytes)?)
+        Self::boot_image(config, read_image(path)?)
     }
 
     /// Put the CPU in the state a boot loader leaves: long mode, paging with `state.cr3`, flat
@@ -1361,7 +1426,7 @@ impl Machine {
     fn on_hlt(&mut self, time_limit: Option<u64>) -> Option<StopReason> {
         let rflags = self.uc.reg_read(RegisterX86::RFLAGS).unwrap_or(0);
         if rflags & RFLAGS_IF == 0 {
-            return Some(StopReason::Halted);
+            return Some(StopReason::HaltedIrqsOff);
         }
         loop {
             let st = self.uc.get_data_mut();

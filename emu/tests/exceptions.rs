@@ -262,14 +262,19 @@ fn hlt_skips_ahead_to_the_timer() {
 }
 
 #[test]
-fn cli_hlt_is_halted_forever() {
+fn cli_hlt_is_halted_with_interrupts_off() {
     let mut k = CodeAssembler::new(64).unwrap();
     prologue(&mut k);
     k.cli().unwrap();
     k.hlt().unwrap();
     let mut m = machine(k, None, &[]);
     let r = m.run(Limits::none());
-    assert_eq!(r, StopReason::Halted);
+    assert_eq!(r, StopReason::HaltedIrqsOff);
+    assert!(!r.is_crash());
+    assert_eq!(
+        r.to_string(),
+        "guest halted with interrupts disabled (powered off)"
+    );
 }
 
 #[test]

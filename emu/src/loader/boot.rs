@@ -77,6 +77,21 @@ pub fn setup(ram: &Ram, image: &str, entry: u64, cmdline: &str) -> Result<BootSt
         });
     }
     let w = |pa: u64, v: u64| ram.write(pa, &v.to_le_bytes());
+    write_tables(ram);
+    w(BOOT_INFO, BOOT_MAGIC);
+    w(BOOT_INFO + 8, ram_len);
+    w(BOOT_INFO + 16, CMDLINE);
+    w(BOOT_INFO + 24, cmdline.len() as u64);
+    ram.write(CMDLINE, cmdline.as_bytes());
+    Ok(BootState {
+        rsi: BOOT_INFO,
+        ..entry_state(entry, BOOT_MAGIC)
+    })
+}
+
+/// Clear the boot area and write the page tables and the GDT (shared with the Linux loader).
+pub(crate) fn write_tables(ram: &Ram) {
+    let w = |pa: u64, v: u64| ram.write(pa, &v.to_le_bytes());
     ram.write(AREA_START, &vec![0u8; (AREA_END - AREA_START) as usize]);
     w(PML4, PDPT_LOW | pte::P | pte::RW);
     w(PML4 + 511 * 8, PDPT_HIGH | pte::P | pte::RW);
@@ -88,18 +103,17 @@ pub fn setup(ram: &Ram, image: &str, entry: u64, cmdline: &str) -> Result<BootSt
     for (i, d) in GDT_ENTRIES.iter().enumerate() {
         w(GDT + i as u64 * 8, *d);
     }
-    w(BOOT_INFO, BOOT_MAGIC);
-    w(BOOT_INFO + 8, ram_len);
-    w(BOOT_INFO + 16, CMDLINE);
-    w(BOOT_INFO + 24, cmdline.len() as u64);
-    ram.write(CMDLINE, cmdline.as_bytes());
-    Ok(BootState {
+}
+
+/// The CPU state at entry with the tables of [`write_tables`] (RSI still to be set).
+pub(crate) fn entry_state(entry: u64, rdi: u64) -> BootState {
+    BootState {
         rip: entry,
         rsp: STACK_TOP,
-        rdi: BOOT_MAGIC,
-        rsi: BOOT_INFO,
+        rdi,
+        rsi: 0,
         cr3: PML4,
         gdt_base: GDT,
         gdt_limit: (GDT_ENTRIES.len() * 8 - 1) as u16,
-    })
+    }
 }

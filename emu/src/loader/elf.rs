@@ -33,6 +33,9 @@ pub struct ElfImage {
     pub entry: u64,
     /// PT_LOAD segments.
     pub segments: Vec<Segment>,
+    /// The image carries a "Linux" ELF note (a vmlinux): it is entered with the Linux 64-bit
+    /// boot protocol ([`super::linux`]).
+    pub is_linux: bool,
 }
 
 impl ElfImage {
@@ -115,11 +118,17 @@ impl ElfImage {
             }
         }
         let entry = elf.header.e_entry;
+        let is_linux = elf
+            .iter_note_headers(&bytes)
+            .into_iter()
+            .flatten()
+            .any(|n| n.is_ok_and(|n| n.name == "Linux"));
         Ok(Self {
             name: image,
             bytes: bytes.into(),
             entry,
             segments,
+            is_linux,
         })
     }
 

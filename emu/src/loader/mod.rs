@@ -1,13 +1,15 @@
 //! Kernel loading: parse an image, place it in guest RAM, and prepare the CPU state its boot
 //! protocol expects.
 //!
-//! Today one protocol exists, [`BootProtocol::Bpflab64`] for ELF64 kernels such as the
-//! teaching kernel (see `guest-images/teaching/BOOT.md`). The Linux boot protocol (bzImage,
-//! `boot_params` with an e820 map, command line, initrd) is a later issue: it will be another
-//! `KernelImage` kind with its own `boot` module producing the same [`BootState`].
+//! Two protocols exist, both entering an ELF64 image in long mode and producing a
+//! [`BootState`]: [`BootProtocol::Bpflab64`] for kernels such as the teaching kernel (see
+//! `guest-images/teaching/BOOT.md`), and [`BootProtocol::Linux64`] for a Linux `vmlinux`
+//! (detected by its "Linux" ELF note; `boot_params` with an e820 map, command line and initrd,
+//! see [`linux`]). A compressed bzImage is not supported: boot the vmlinux.
 
 pub mod boot;
 pub mod elf;
+pub mod linux;
 
 pub use boot::{BootState, BOOT_MAGIC};
 pub use elf::{ElfImage, Segment};
@@ -117,6 +119,32 @@ pub enum LoadError {
         /// Maximum.
         max: usize,
     },
+    /// [`crate::Machine::boot_linux`] was given an image that is not a Linux vmlinux.
+    #[error("{image}: not a Linux vmlinux (no \"Linux\" ELF note); a bzImage is not supported, boot the vmlinux")]
+    NotLinux {
+        /// Image name.
+        image: String,
+    },
+    /// A file could not be read.
+    #[error("{image}: cannot read: {detail}")]
+    Unreadable {
+        /// File name.
+        image: String,
+        /// OS error.
+        detail: String,
+    },
+    /// The initrd does not fit between the kernel and the end of RAM.
+    #[error(
+        "{image}: initrd of {len} bytes does not fit in the {room} bytes of RAM above the kernel"
+    )]
+    InitrdTooLarge {
+        /// Image name.
+        image: String,
+        /// Initrd length.
+        len: u64,
+        /// Bytes between the kernel's end and the end of RAM.
+        room: u64,
+    },
     /// RAM too small for the boot structures (or larger than the 1 GiB boot identity map).
     #[error("{image}: guest RAM of {ram:#x} bytes is not usable ({why})")]
     BadRamSize {
@@ -134,6 +162,8 @@ pub enum LoadError {
 pub enum BootProtocol {
     /// ELF64 kernel entered in long mode at `e_entry` (guest-images/teaching/BOOT.md).
     Bpflab64,
+    /// Linux vmlinux entered at `startup_64` with `boot_params` in RSI ([`linux`]).
+    Linux64,
 }
 
 /// A parsed kernel image, ready to load.
@@ -166,6 +196,7 @@ impl KernelImage {
     /// Boot protocol.
     pub fn protocol(&self) -> BootProtocol {
         match self {
+            KernelImage::Elf(e) if e.is_linux => BootProtocol::Linux64,
             KernelImage::Elf(_) => BootProtocol::Bpflab64,
         }
     }
