@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 const RUNS: usize = 5;
 
+/// Makes the probe of one scenario: where, and the filter.
+type MakeProbe = dyn Fn() -> Option<(&'static str, Filter)>;
+
 fn teaching_elf() -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = std::env::temp_dir().join("bpflab-bench-teaching");
@@ -41,8 +44,17 @@ fn run(elf: &[u8], img: &Rc<GuestImage>, probe: Option<(&str, Filter)>) -> (Dura
     if let Some((point, filter)) = probe {
         let (fi, _) = t.add_filter(&m, filter).expect("compiles");
         for r in resolve_attach(point, img.symbols()).expect("resolves") {
-            t.attach(&mut m, point, r.addr, &r.symbol, r.offset == 0, r.is_return, fi, 0)
-                .expect("attaches");
+            t.attach(
+                &mut m,
+                point,
+                r.addr,
+                &r.symbol,
+                r.offset == 0,
+                r.is_return,
+                fi,
+                0,
+            )
+            .expect("attaches");
         }
     }
     let t0 = Instant::now();
@@ -80,7 +92,10 @@ fn main() {
             core: Some(&core),
             ..LoadOptions::default()
         };
-        Some(("dst_discard", load_file(&example, &opts).expect("example loads")))
+        Some((
+            "dst_discard",
+            load_file(&example, &opts).expect("example loads"),
+        ))
     };
 
     let (base, _, _) = best(&elf, &img, &|| None);
@@ -97,10 +112,15 @@ fn main() {
         "-",
         1.0
     );
-    let scenarios: Vec<(&str, Box<dyn Fn() -> Option<(&'static str, Filter)>>)> = vec![
+    let scenarios: Vec<(&str, Box<MakeProbe>)> = vec![
         (
             "memcpy, empty filter",
-            Box::new(|| Some(("memcpy", load_asm("empty.s", "mov %r0, 0\nexit").expect("asm")))),
+            Box::new(|| {
+                Some((
+                    "memcpy",
+                    load_asm("empty.s", "mov %r0, 0\nexit").expect("asm"),
+                ))
+            }),
         ),
         (
             "every function (glob '*'), empty filter",
@@ -119,7 +139,10 @@ fn main() {
                 ))
             }),
         ),
-        ("dst_discard, the seed's example (printk + map)", Box::new(seed)),
+        (
+            "dst_discard, the seed's example (printk + map)",
+            Box::new(seed),
+        ),
     ];
     for (name, make) in &scenarios {
         let (dt, hits, inside) = best(&elf, &img, make.as_ref());

@@ -196,13 +196,29 @@ impl AttachSpec {
                 if !sym.kind.is_text() {
                     return Err(AttachError::NotCode(sym.unique_name.clone()));
                 }
-                check_offset(symbols, sym, *offset)?;
-                Ok(vec![ResolvedAttach {
-                    addr: sym.addr.wrapping_add(*offset),
-                    symbol: sym.unique_name.clone(),
-                    offset: *offset,
-                    is_return: *is_return,
-                }])
+                // A plain name covers every local copy of a function (a static inline emitted
+                // out of line in several files, like Linux's dst_discard); `name@FILE` picks one.
+                let copies: Vec<&Symbol> = if *name == sym.name {
+                    symbols
+                        .prefix(name)
+                        .filter(|s| s.name == *name && s.kind.is_text() && !s.absolute)
+                        .collect()
+                } else {
+                    vec![sym]
+                };
+                let mut out = Vec::with_capacity(copies.len());
+                for s in copies {
+                    check_offset(symbols, s, *offset)?;
+                    out.push(ResolvedAttach {
+                        addr: s.addr.wrapping_add(*offset),
+                        symbol: s.unique_name.clone(),
+                        offset: *offset,
+                        is_return: *is_return,
+                    });
+                }
+                out.sort_by_key(|r| r.addr);
+                out.dedup_by_key(|r| r.addr);
+                Ok(out)
             }
             AttachSpec::Address(addr) => match symbols.resolve(*addr) {
                 Some((sym, offset)) if sym.kind.is_text() => Ok(vec![ResolvedAttach {

@@ -1,19 +1,148 @@
-//! Guest images by name (`teaching` is embedded) and running a machine so that Ctrl-C stops
-//! the guest, not the program.
+//! Guest images by name and booting them: `teaching` (embedded), `linux` (built by
+//! `bpflab image build linux` into a cache directory), or the path of a kernel ELF (a Linux
+//! vmlinux is recognised by its ELF note and booted with the x86 boot protocol). Also: running a
+//! machine so that Ctrl-C stops the guest, not the program.
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 /// The teaching kernel, built from guest-images/teaching by build.rs.
 pub static TEACHING_ELF: &[u8] = include_bytes!(env!("BPFLAB_TEACHING_ELF"));
 
-/// The image's name and bytes: `teaching` or a path.
+/// The built Linux image's directory.
+pub fn linux_dir() -> Result<PathBuf, String> {
+    emu::loader::linux::image_dir()
+        .filter(|d| d.join("vmlinux").is_file())
+        .ok_or_else(|| "no Linux image built yet: run `bpflab image build linux`".to_string())
+}
+
+/// The image's name and kernel ELF bytes: `teaching`, `linux` or a path.
 pub fn read(image: &str) -> Result<(String, Vec<u8>), String> {
-    if image == "teaching" {
-        Ok(("teaching".to_string(), TEACHING_ELF.to_vec()))
-    } else {
-        let bytes = std::fs::read(image).map_err(|e| format!("{image}: {e}"))?;
-        Ok((image.to_string(), bytes))
+    match image {
+        "teaching" => Ok(("teaching".to_string(), TEACHING_ELF.to_vec())),
+        "linux" => {
+            let path = linux_dir()?.join("vmlinux");
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(("linux".to_string(), bytes))
+        }
+        _ => {
+            let bytes = std::fs::read(image).map_err(|e| format!("{image}: {e}"))?;
+            Ok((image.to_string(), bytes))
+        }
     }
+}
+
+/// The command-line options that choose and boot a guest (shared by `boot`, `trace`, `repl`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct GuestArgs {
+    /// `teaching` (embedded), `linux` (see `bpflab image build linux`) or the path of a kernel
+    /// ELF (a Linux vmlinux is booted with the x86 boot protocol).
+    #[arg(long, default_value = "teaching")]
+    pub image: String,
+    /// Guest RAM, e.g. 256M or 1G.
+    #[arg(long, default_value = "256M", value_parser = crate::args::parse_size)]
+    pub mem: usize,
+    /// Kernel command line (for `linux` the default is `console=ttyS0 bpflab.workload`).
+    #[arg(long, default_value = "")]
+    pub append: String,
+    /// Initial ramdisk for a Linux kernel.
+    #[arg(long)]
+    pub initrd: Option<PathBuf>,
+    /// Console input script: text lines are typed, `@wait "TEXT"` waits for output, `@sleep 100ms`.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Type the host's stdin into the guest console (automatic for `linux` on a terminal).
+    #[arg(long, conflicts_with = "input")]
+    pub stdin: bool,
+}
+
+impl GuestArgs {
+    pub fn options(&self) -> BootOptions<'_> {
+        BootOptions {
+            image: &self.image,
+            mem: self.mem,
+            append: &self.append,
+            initrd: self.initrd.as_deref(),
+            input: self.input.as_deref(),
+            stdin: self.stdin,
+        }
+    }
+}
+
+/// How to boot a guest.
+pub struct BootOptions<'a> {
+    pub image: &'a str,
+    pub mem: usize,
+    /// Kernel command line; for `linux` empty means the image's default
+    /// (`console=ttyS0 bpflab.workload`).
+    pub append: &'a str,
+    /// An initial ramdisk for a Linux kernel (`linux` has its own).
+    pub initrd: Option<&'a Path>,
+    /// A console input script (`@wait "login:"`, `@sleep 100ms`, text lines).
+    pub input: Option<&'a Path>,
+    /// Feed the host's stdin to the guest's console as it arrives.
+    pub stdin: bool,
+}
+
+/// A booted guest: the machine, the image's name and its ELF bytes (for symbols and types).
+pub struct Booted {
+    pub machine: emu::Machine,
+    pub name: String,
+    pub elf: Vec<u8>,
+}
+
+/// Boots the guest `opts` describes.
+pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, String> {
+    let (name, elf) = read(opts.image)?;
+    let kernel = emu::KernelImage::parse(&name, elf.clone()).map_err(|e| e.to_string())?;
+    let linux = kernel.protocol() == emu::loader::BootProtocol::Linux64;
+    let mut cmdline = opts.append.to_string();
+    let initrd = match (opts.initrd, opts.image) {
+        (Some(p), _) => Some(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        (None, "linux") => {
+            let dir = linux_dir()?;
+            if cmdline.is_empty() {
+                cmdline = std::fs::read_to_string(dir.join("cmdline"))
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_else(|_| "console=ttyS0".into());
+            }
+            let rd = dir.join("initramfs.cpio.gz");
+            Some(std::fs::read(&rd).map_err(|e| format!("{}: {e}", rd.display()))?)
+        }
+        (None, _) => None,
+    };
+    let config = emu::MachineConfig {
+        mem_bytes: opts.mem,
+        cmdline,
+    };
+    let mut machine = if linux {
+        emu::Machine::boot_linux(&config, kernel, initrd.as_deref())
+    } else if initrd.is_some() {
+        return Err(format!("{name}: --initrd needs a Linux kernel"));
+    } else {
+        emu::Machine::boot_image(&config, kernel)
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(p) = opts.input {
+        let script = emu::InputScript::from_file(p).map_err(|e| e.to_string())?;
+        machine.set_input(emu::InputSource::Script(script));
+    } else if opts.stdin || (linux && std::io::stdin().is_terminal()) {
+        machine.set_input(emu::InputSource::stream(std::io::stdin()));
+    }
+    Ok(Booted { machine, name, elf })
+}
+
+/// Whether a stop is a normal end of the guest's run.
+pub fn clean_stop(reason: &emu::StopReason) -> bool {
+    matches!(
+        reason,
+        emu::StopReason::Exit(0)
+            | emu::StopReason::HaltedIrqsOff
+            | emu::StopReason::Reset
+            | emu::StopReason::TimeBudget
+            | emu::StopReason::HostRequest
+    )
 }
 
 /// The machine Ctrl-C should stop, if one is running.

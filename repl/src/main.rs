@@ -13,7 +13,7 @@ mod inspect;
 mod mapfmt;
 mod trace;
 
-use args::{parse_duration, parse_size};
+use args::parse_duration;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,18 +33,11 @@ struct Cli {
 enum Cmd {
     /// Boot a guest kernel, print its console and a summary.
     Boot {
-        /// `teaching` (embedded) or the path of an ELF64 x86-64 kernel.
-        #[arg(long, default_value = "teaching")]
-        image: String,
-        /// Guest RAM, e.g. 256M or 1G.
-        #[arg(long, default_value = "256M", value_parser = parse_size)]
-        mem: usize,
+        #[command(flatten)]
+        guest: images::GuestArgs,
         /// Stop after this much virtual time, e.g. 10s or 500ms.
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         max_time: Duration,
-        /// Kernel command line.
-        #[arg(long, default_value = "")]
-        append: String,
         /// Also list interrupt counts and unknown I/O ports.
         #[arg(long)]
         verbose: bool,
@@ -83,12 +76,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.cmd {
         Cmd::Boot {
-            image,
-            mem,
+            guest,
             max_time,
-            append,
             verbose,
-        } => boot::boot(&image, mem, max_time, append, verbose),
+        } => boot::boot(&guest, max_time, verbose),
         Cmd::Trace(a) => trace::trace(a),
         Cmd::Types { image, name } => inspect::types(&image, &name),
         Cmd::VmlinuxH { image } => inspect::vmlinux_h(&image),

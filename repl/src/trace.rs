@@ -2,7 +2,7 @@
 //! they report: events as they happen (trace_pipe lines, or JSON with `--json`), then probe
 //! statistics and the filters' maps, bpftrace style, when the guest stops.
 
-use crate::args::{parse_duration, parse_size};
+use crate::args::parse_duration;
 use crate::mapfmt;
 use probes::attach::resolve_attach;
 use probes::image::GuestImage;
@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct TraceArgs {
-    /// `teaching` (embedded) or the path of an ELF64 x86-64 kernel.
-    #[arg(long, default_value = "teaching")]
-    image: String,
+    #[command(flatten)]
+    guest: crate::images::GuestArgs,
     /// `POINT=FILE[:PROGRAM]` (POINT: SYMBOL, SYMBOL+OFF, SYMBOL%return, 0xADDR,
     /// kprobe:SYMBOL, kretprobe:SYMBOL, or a glob such as 'ip_*'), or just `FILE` to attach
     /// each program where its ELF section says (`kprobe/SYMBOL`, `kretprobe/SYMBOL`,
@@ -30,12 +29,6 @@ pub struct TraceArgs {
     /// Stop after this much virtual time (default: when the guest stops, at most 60s).
     #[arg(long = "for", value_parser = parse_duration)]
     duration: Option<Duration>,
-    /// Guest RAM, e.g. 256M.
-    #[arg(long, default_value = "256M", value_parser = parse_size)]
-    mem: usize,
-    /// Kernel command line.
-    #[arg(long, default_value = "")]
-    append: String,
     /// Also show the guest's console.
     #[arg(long)]
     console: bool,
@@ -104,14 +97,12 @@ fn vmlinux_dir(img: &GuestImage) -> Result<PathBuf, String> {
 }
 
 pub fn trace(a: TraceArgs) -> Result<ExitCode, String> {
-    let (name, bytes) = crate::images::read(&a.image)?;
-    let img = Rc::new(GuestImage::new(&name, bytes.clone()).map_err(|e| format!("{name}: {e}"))?);
-    let config = emu::MachineConfig {
-        mem_bytes: a.mem,
-        cmdline: a.append.clone(),
-    };
-    let kernel = emu::KernelImage::parse(&name, bytes).map_err(|e| e.to_string())?;
-    let mut m = emu::Machine::boot_image(&config, kernel).map_err(|e| e.to_string())?;
+    let crate::images::Booted {
+        machine: mut m,
+        name,
+        elf,
+    } = crate::images::boot(&a.guest.options())?;
+    let img = Rc::new(GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?);
     if a.console {
         m.set_console_sink(Some(emu::stdout_sink()));
     }
