@@ -23,5 +23,6 @@ pub mod isa;
 pub mod maps;
 pub mod native;
 pub mod program;
+pub mod verifier;
 
 pub use program::{Program, ProgramError};

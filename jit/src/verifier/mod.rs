@@ -1,0 +1,4 @@
+//! The verifier (work in progress).
+
+pub mod bounds;
+pub mod tnum;
