@@ -464,7 +464,7 @@ pub fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
     let mut r = match op {
         AluOp::Mov => return *b,
         AluOp::Add => {
-            let mut r = Scalar::from_tnum(a.var_off.add(b.var_off));
+            let mut r = Scalar::from_tnum(a.var_off.plus(b.var_off));
             if let Some(hi) = a.umax.checked_add(b.umax) {
                 r = with_urange(r, a.umin + b.umin, hi);
             }
@@ -474,7 +474,7 @@ pub fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
             r
         }
         AluOp::Sub => {
-            let mut r = Scalar::from_tnum(a.var_off.sub(b.var_off));
+            let mut r = Scalar::from_tnum(a.var_off.minus(b.var_off));
             if a.umin >= b.umax {
                 r = with_urange(r, a.umin - b.umax, a.umax - b.umin);
             }
@@ -484,7 +484,7 @@ pub fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
             r
         }
         AluOp::Mul => {
-            let mut r = Scalar::from_tnum(a.var_off.mul(b.var_off));
+            let mut r = Scalar::from_tnum(a.var_off.times(b.var_off));
             if let Some(hi) = a.umax.checked_mul(b.umax) {
                 r = with_urange(r, a.umin * b.umin, hi);
             }
@@ -524,10 +524,9 @@ pub fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
             shift64(op, a, &amount)
         }
         AluOp::Div => {
-            if b.umin > 0 {
-                with_urange(unknown, a.umin / b.umax, a.umax / b.umin)
-            } else {
-                with_urange(unknown, 0, a.umax)
+            match (a.umin.checked_div(b.umax), a.umax.checked_div(b.umin)) {
+                (Some(lo), Some(hi)) => with_urange(unknown, lo, hi),
+                _ => with_urange(unknown, 0, a.umax),
             }
         }
         AluOp::Mod => {

@@ -88,7 +88,7 @@ impl Tnum {
         (self.value | (self.mask & !(1 << 63))) as i64
     }
 
-    pub fn add(self, b: Tnum) -> Tnum {
+    pub fn plus(self, b: Tnum) -> Tnum {
         let sm = self.mask.wrapping_add(b.mask);
         let sv = self.value.wrapping_add(b.value);
         let sigma = sm.wrapping_add(sv);
@@ -97,7 +97,7 @@ impl Tnum {
         Tnum::new(sv, mu)
     }
 
-    pub fn sub(self, b: Tnum) -> Tnum {
+    pub fn minus(self, b: Tnum) -> Tnum {
         let dv = self.value.wrapping_sub(b.value);
         let alpha = dv.wrapping_add(self.mask);
         let beta = dv.wrapping_sub(b.mask);
@@ -131,20 +131,20 @@ impl Tnum {
     }
 
     /// Multiplication: known partial products plus the unknown ones accumulated as masks.
-    pub fn mul(self, b: Tnum) -> Tnum {
+    pub fn times(self, b: Tnum) -> Tnum {
         let acc_v = self.value.wrapping_mul(b.value);
         let mut acc_m = Tnum::constant(0);
         let (mut a, mut b) = (self, b);
         while a.value != 0 || a.mask != 0 {
             if a.value & 1 != 0 {
-                acc_m = acc_m.add(Tnum::new(0, b.mask));
+                acc_m = acc_m.plus(Tnum::new(0, b.mask));
             } else if a.mask & 1 != 0 {
-                acc_m = acc_m.add(Tnum::new(0, b.value | b.mask));
+                acc_m = acc_m.plus(Tnum::new(0, b.value | b.mask));
             }
             a = a.rshift(1);
             b = b.lshift(1);
         }
-        Tnum::constant(acc_v).add(acc_m)
+        Tnum::constant(acc_v).plus(acc_m)
     }
 
     /// Left shift by a known amount (< 64).
@@ -295,12 +295,12 @@ mod tests {
 
     #[test]
     fn arithmetic_is_sound_on_all_small_tnums() {
-        check_binary("add", Tnum::add, u64::wrapping_add);
-        check_binary("sub", Tnum::sub, u64::wrapping_sub);
+        check_binary("add", Tnum::plus, u64::wrapping_add);
+        check_binary("sub", Tnum::minus, u64::wrapping_sub);
         check_binary("and", Tnum::and, |x, y| x & y);
         check_binary("or", Tnum::or, |x, y| x | y);
         check_binary("xor", Tnum::xor, |x, y| x ^ y);
-        check_binary("mul", Tnum::mul, u64::wrapping_mul);
+        check_binary("mul", Tnum::times, u64::wrapping_mul);
         check_binary("union", Tnum::union, |x, _| x);
         check_binary("union2", Tnum::union, |_, y| y);
     }
@@ -310,9 +310,9 @@ mod tests {
         for a in 0..16u64 {
             for b in 0..16u64 {
                 let (ta, tb) = (Tnum::constant(a), Tnum::constant(b));
-                assert_eq!(ta.add(tb), Tnum::constant(a + b));
-                assert_eq!(ta.mul(tb), Tnum::constant(a * b));
-                assert_eq!(ta.sub(tb), Tnum::constant(a.wrapping_sub(b)));
+                assert_eq!(ta.plus(tb), Tnum::constant(a + b));
+                assert_eq!(ta.times(tb), Tnum::constant(a * b));
+                assert_eq!(ta.minus(tb), Tnum::constant(a.wrapping_sub(b)));
             }
         }
     }
