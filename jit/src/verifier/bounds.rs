@@ -523,12 +523,10 @@ pub fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
             let amount = alu64(AluOp::And, b, &Scalar::constant(63));
             shift64(op, a, &amount)
         }
-        AluOp::Div => {
-            match (a.umin.checked_div(b.umax), a.umax.checked_div(b.umin)) {
-                (Some(lo), Some(hi)) => with_urange(unknown, lo, hi),
-                _ => with_urange(unknown, 0, a.umax),
-            }
-        }
+        AluOp::Div => match (a.umin.checked_div(b.umax), a.umax.checked_div(b.umin)) {
+            (Some(lo), Some(hi)) => with_urange(unknown, lo, hi),
+            _ => with_urange(unknown, 0, a.umax),
+        },
         AluOp::Mod => {
             if b.umin > 0 && a.umax < b.umin {
                 return *a;
