@@ -351,7 +351,7 @@ fn check(ty: &str, expect: &str, src: &str) -> Result<(), String> {
     match verify(&prog, &prog_type(ty), &helpers(), &maps(), &opts()) {
         Ok(_) => Err(format!("{src}: accepted, expected '{expect}'")),
         Err(e) if e.to_string().contains(expect) => {
-            if !e.log.contains(&format!("error: ")) {
+            if !e.log.contains("error: ") {
                 return Err(format!("{src}: no log for the failing path"));
             }
             Ok(())
