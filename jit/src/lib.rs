@@ -25,6 +25,7 @@ pub mod maps;
 pub mod native;
 pub mod object;
 pub mod program;
+pub mod verifier;
 pub mod x86;
 
 pub use program::{Program, ProgramError};

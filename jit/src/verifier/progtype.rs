@@ -1,0 +1,154 @@
+//! Program types: what r1 points to at entry, which context fields are readable, and which
+//! helpers a program of the type may call.
+
+/// One readable field of a context structure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtxField {
+    pub name: &'static str,
+    pub off: u32,
+    pub size: u32,
+}
+
+/// What the program receives in r1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// A read-only structure of `size` bytes; loads must hit a field of `fields`: the whole
+    /// field, or, when `narrow_loads`, a naturally aligned 1/2/4-byte part of it.
+    Table {
+        size: u32,
+        fields: Vec<CtxField>,
+        narrow_loads: bool,
+    },
+    /// A read-write memory region of `size` bytes (a scalar 0 when `size` is 0), its length in
+    /// r2: the conformance suites' calling convention.
+    Mem { size: u64 },
+}
+
+/// A program type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgType {
+    pub name: String,
+    pub context: Context,
+    /// Helper ids the type may call; `None` allows every registered helper.
+    pub helpers: Option<Vec<u32>>,
+}
+
+/// x86-64 `struct pt_regs` in kernel order.
+const PT_REGS: [&str; 21] = [
+    "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di",
+    "orig_ax", "ip", "cs", "flags", "sp", "ss",
+];
+
+fn u64_fields(names: &[&'static str]) -> Vec<CtxField> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, &name)| CtxField {
+            name,
+            off: 8 * i as u32,
+            size: 8,
+        })
+        .collect()
+}
+
+impl ProgType {
+    /// The seed's tracing filter: `struct bpf_context { long arg1..arg5; struct pt_regs *regs; }`.
+    pub fn seed() -> Self {
+        ProgType {
+            name: "seed".into(),
+            context: Context::Table {
+                size: 48,
+                fields: u64_fields(&["arg1", "arg2", "arg3", "arg4", "arg5", "regs"]),
+                narrow_loads: false,
+            },
+            helpers: None,
+        }
+    }
+
+    /// A kprobe: the context is the x86-64 kernel's `struct pt_regs` (168 bytes, read-only).
+    pub fn kprobe() -> Self {
+        ProgType {
+            name: "kprobe".into(),
+            context: Context::Table {
+                size: 8 * PT_REGS.len() as u32,
+                fields: u64_fields(&PT_REGS),
+                narrow_loads: true,
+            },
+            helpers: None,
+        }
+    }
+
+    /// The conformance suites' type: r1 = a read-write region of `size` bytes, r2 = `size`.
+    pub fn mem(size: u64) -> Self {
+        ProgType {
+            name: "mem".into(),
+            context: Context::Mem { size },
+            helpers: None,
+        }
+    }
+
+    /// `seed` or `kprobe` by name (`mem` needs a size: use [`ProgType::mem`]).
+    pub fn by_name(name: &str) -> Option<Self> {
+        match name {
+            "seed" => Some(Self::seed()),
+            "kprobe" => Some(Self::kprobe()),
+            _ => None,
+        }
+    }
+
+    /// Restricts the helpers this type may call.
+    pub fn with_helpers(mut self, ids: Vec<u32>) -> Self {
+        self.helpers = Some(ids);
+        self
+    }
+
+    /// Whether a program of this type may call helper `id`.
+    pub fn allows_helper(&self, id: u32) -> bool {
+        self.helpers.as_ref().is_none_or(|ids| ids.contains(&id))
+    }
+
+    /// The field a `size`-byte load at context offset `off` reads, if the type allows it.
+    pub fn ctx_field(&self, off: i64, size: usize) -> Option<&CtxField> {
+        let Context::Table {
+            fields,
+            narrow_loads,
+            ..
+        } = &self.context
+        else {
+            return None;
+        };
+        let size = size as i64;
+        fields.iter().find(|f| {
+            let (start, len) = (i64::from(f.off), i64::from(f.size));
+            if *narrow_loads {
+                off >= start && off + size <= start + len && off % size == 0
+            } else {
+                off == start && size == len
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_tables_follow_the_structures() {
+        let seed = ProgType::seed();
+        assert_eq!(seed.ctx_field(40, 8).map(|f| f.name), Some("regs"));
+        assert!(
+            seed.ctx_field(4, 4).is_none(),
+            "seed allows only whole fields"
+        );
+        assert!(seed.ctx_field(48, 8).is_none());
+        let kp = ProgType::kprobe();
+        assert_eq!(kp.ctx_field(8 * 14, 8).map(|f| f.name), Some("di"));
+        assert_eq!(kp.ctx_field(8 * 14 + 4, 4).map(|f| f.name), Some("di"));
+        assert!(kp.ctx_field(8 * 14 + 2, 4).is_none(), "misaligned");
+        assert!(kp.ctx_field(168, 1).is_none());
+        assert!(ProgType::by_name("mem").is_none());
+        assert!(ProgType::seed().with_helpers(vec![1]).allows_helper(1));
+        assert!(!ProgType::seed().with_helpers(vec![1]).allows_helper(2));
+    }
+}
