@@ -260,19 +260,26 @@ impl Interpreter {
     }
 
     /// Runs without checks: only for programs whose accesses are proven safe for these inputs
-    /// (the verifier, or a checked run of the same inputs). Crate-internal until the verifier
-    /// hands out proofs.
-    #[allow(dead_code)] // used once the verifier hands out proofs
+    /// (the verifier). Reached through [`crate::proven::ProvenProgram`].
     pub(crate) fn run_trusted<E>(
         &mut self,
         prog: &Prepared,
-        r1: u64,
-        r2: u64,
-        regions: &[Region],
+        (r1, r2): (u64, u64),
+        input: Option<Region>,
+        extra: &[Region],
         env: &mut E,
     ) -> Result<u64, RunError> {
-        let mut frame = RunFrame::new(env, Policy::Trusted(regions), &prog.callx);
-        self.run_loop::<E, false>(prog, r1, r2, &mut frame, u64::MAX)
+        self.regions.clear();
+        self.regions.push(Region::of(&self.stack, true));
+        self.regions.extend(input);
+        self.regions.extend_from_slice(extra);
+        let regions = std::mem::take(&mut self.regions);
+        let result = {
+            let mut frame = RunFrame::new(env, Policy::Trusted(&regions), &prog.callx);
+            self.run_loop::<E, false>(prog, r1, r2, &mut frame, u64::MAX)
+        };
+        self.regions = regions;
+        result
     }
 
     #[inline(always)]

@@ -5,6 +5,8 @@
 
 use jit::conformance::{parse, suite_helpers, TestCase};
 use jit::interp::{Interpreter, Prepared};
+use jit::maps::MapSet;
+use jit::proven::{EngineKind, ProvenProgram};
 use jit::{asm, instr, isa, JitProgram, Program};
 use std::path::{Path, PathBuf};
 
@@ -37,8 +39,12 @@ fn data_files(dir: &Path) -> Vec<PathBuf> {
 /// The engine a case runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Engine {
+    /// The interpreter, every access checked.
     Interp,
+    /// The JIT, every access checked.
     Jit,
+    /// The verifier, then the JIT without checks (or an error when the verifier rejects).
+    Verified,
 }
 
 /// Assembles, loads and runs one case: Ok(r0) or Err(reason it failed).
@@ -50,6 +56,16 @@ fn execute(tc: &TestCase, engine: Engine) -> Result<u64, String> {
     };
     let prog = Program::from_slots(&slots).map_err(|e| e.to_string())?;
     let mut mem = tc.mem.clone();
+    if engine == Engine::Verified {
+        let ty = jit::verifier::ProgType::mem(mem.len() as u64);
+        let opts = jit::verifier::VerifyOptions::default();
+        let mut p = ProvenProgram::new(&prog, ty, &suite_helpers(), &MapSet::new(), &opts, true)
+            .map_err(|e| format!("rejected: {e}"))?;
+        if p.engine() != EngineKind::Jit {
+            return Err(format!("not JIT-compiled: {:?}", p.jit_error()));
+        }
+        return p.run_mem(&mut mem, &mut ()).map_err(|e| e.to_string());
+    }
     if engine == Engine::Jit {
         let mut jit =
             JitProgram::compile_checked(&prog, &suite_helpers()).map_err(|e| e.to_string())?;
@@ -73,12 +89,43 @@ const NOT_APPLICABLE: &[(&str, &str)] = &[
         "err-unknown-opcode.data",
         "0x06 is gotol/ja32 in RFC 9669 (v4), which uBPF predates",
     ),
-    // The verifier (issue 3) rejects this: it reads the uninitialised r0. The interpreter alone
-    // cannot tell, so until the verifier lands this case is listed rather than silently passed.
+    // It returns the uninitialised r0: only the verifier can tell (the checked engines start
+    // registers at 0). The verified engine runs it and must reject it.
     (
         "error.data",
-        "needs the verifier (uninitialised register read)",
+        "only the verifier sees the uninitialised register read (the Verified engine checks it)",
     ),
+];
+
+/// Safe programs the verifier rejects, with the reason; on the verified engine they are not
+/// run (the checked engines run them). `jit/tests/verifier_conformance.rs` pins this list.
+const VERIFIER_REJECTS: &[(&str, &str)] = &[
+    (
+        "div-by-zero-imm.data",
+        "division by the constant 0 is refused, as the kernel does",
+    ),
+    ("div64-by-zero-imm.data", "division by the constant 0"),
+    ("mod-by-zero-imm.data", "modulo by the constant 0"),
+    ("mod64-by-zero-imm.data", "modulo by the constant 0"),
+    ("early-exit.data", "unreachable instructions after the exit"),
+    (
+        "err-infinite-loop.data",
+        "unreachable code (and the loop itself)",
+    ),
+    (
+        "mul-loop-memory-iterations.data",
+        "up to 2^32 iterations: beyond the 1M-instruction budget",
+    ),
+    (
+        "tcp-sack/match.data",
+        "reads at packet-derived offsets never checked against the length",
+    ),
+    (
+        "tcp-sack/nomatch.data",
+        "reads at packet-derived offsets never checked against the length",
+    ),
+    ("reload.data", "uBPF API test"),
+    ("err-unknown-opcode.data", "0x06 is gotol in v4"),
 ];
 
 fn run_dir(dir: &Path, expect_negative: bool, engine: Engine) -> (usize, Vec<String>) {
@@ -89,7 +136,20 @@ fn run_dir(dir: &Path, expect_negative: bool, engine: Engine) -> (usize, Vec<Str
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if NOT_APPLICABLE.iter().any(|(n, _)| *n == name) {
+        if engine != Engine::Verified && NOT_APPLICABLE.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let in_dir = format!(
+            "{}/{name}",
+            dir.file_name()
+                .map(|d| d.to_string_lossy())
+                .unwrap_or_default()
+        );
+        if engine == Engine::Verified
+            && VERIFIER_REJECTS
+                .iter()
+                .any(|(n, _)| *n == name || *n == in_dir)
+        {
             continue;
         }
         if std::env::var_os("CONFORMANCE_TRACE").is_some() {
@@ -201,6 +261,21 @@ fn ubpf_tests_pass_on_the_interpreter() {
 #[test]
 fn ubpf_tests_pass_on_the_jit() {
     ubpf(Engine::Jit);
+}
+
+#[test]
+fn bpf_conformance_tests_pass_verified_on_the_unchecked_jit() {
+    bpf_conformance(Engine::Verified);
+}
+
+#[test]
+fn bpf_conformance_negative_cases_are_rejected_when_verified() {
+    bpf_conformance_negative(Engine::Verified);
+}
+
+#[test]
+fn ubpf_tests_pass_verified_on_the_unchecked_jit() {
+    ubpf(Engine::Verified);
 }
 
 /// The uBPF assembler tests: `-- asm` must encode to `-- raw`, and disassembly round-trips.

@@ -55,7 +55,6 @@ impl<E> JitProgram<E> {
     }
 
     /// Compiles `prog` without checks: only for programs the verifier accepted.
-    #[allow(dead_code)] // the verifier's caller
     pub(crate) fn compile_trusted(prog: &Program, helpers: &Helpers<E>) -> Result<Self, JitError> {
         Self::compile(prog, helpers, false)
     }
@@ -169,19 +168,28 @@ impl<E> JitProgram<E> {
         result
     }
 
-    /// Runs code for a verified program (no checks).
-    #[allow(dead_code)] // the verifier's caller
+    /// Runs code for a verified program (no checks). `input` is the context or memory r1
+    /// points to; it and `extra` (the maps) are what helpers may treat as program memory.
     pub(crate) fn run_trusted(
         &mut self,
         permit: RunPermit,
-        r1: u64,
-        r2: u64,
-        regions: &[Region],
+        (r1, r2): (u64, u64),
+        input: Option<Region>,
+        extra: &[Region],
         env: &mut E,
     ) -> Result<u64, RunError> {
+        self.regions.clear();
+        self.regions.push(Region::of(&self.stack, true));
+        self.regions.extend(input);
+        self.regions.extend_from_slice(extra);
+        let regions = std::mem::take(&mut self.regions);
         let top = stack_top(&mut self.stack);
-        let mut frame = RunFrame::new(env, Policy::Trusted(regions), &self.callx);
-        enter(&self.exec, top, permit, r1, r2, &mut frame, None)
+        let result = {
+            let mut frame = RunFrame::new(env, Policy::Trusted(&regions), &self.callx);
+            enter(&self.exec, top, permit, r1, r2, &mut frame, None)
+        };
+        self.regions = regions;
+        result
     }
 }
 
@@ -273,7 +281,13 @@ mod tests {
             };
             // The checked run above proved this exact run safe: deterministic suite helpers,
             // the same memory buffer and contents, and a stack at the same offsets.
-            let got = trusted.run_trusted(RunPermit::proven(), r1, mem.len() as u64, &[], &mut ());
+            let got = trusted.run_trusted(
+                RunPermit::proven(),
+                (r1, mem.len() as u64),
+                None,
+                &[],
+                &mut (),
+            );
             assert_eq!(got, Ok(want), "{}", e.path().display());
             compared += 1;
         }
