@@ -312,11 +312,9 @@ pub fn probe_helpers() -> Helpers<ProbeEnv> {
         )
         .register::<TracePrintk>(
             TRACE_PRINTK,
-            Proto::new(
-                "bpf_trace_printk",
-                [MemRead, Size, Anything, Anything, Anything],
-                Ret::Integer,
-            ),
+            // As the kernel's: the format is checked, the (up to three) arguments are not:
+            // they may be absent, scalars, or pointers for %s, read fault-suppressed.
+            Proto::new("bpf_trace_printk", [MemRead, Size], Ret::Integer),
         )
         .register::<KtimeGetNs>(
             KTIME_GET_NS,

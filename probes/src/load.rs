@@ -2,8 +2,8 @@
 //!
 //! A `.c` file is compiled with `clang -O2 -g -target bpf` with `bpflab.h` (shipped with this
 //! crate) and, when the caller provides one, the guest's generated `vmlinux.h` on the include
-//! path. Objects are parsed by [`jit::object`]; their maps become a [`MapSet`] and their
-//! programs have map references resolved to it. CO-RE relocations are applied when a resolver
+//! path. Objects are parsed by [`jit::object`]; their maps become a [`MapSet`]; their programs
+//! keep `map_idx[N]` references into it until they are verified and linked. CO-RE relocations are applied when a resolver
 //! is given (see [`LoadOptions::core`]).
 
 use crate::context::ContextKind;
@@ -62,8 +62,19 @@ pub struct FilterProgram {
     pub section: String,
     pub placement: Placement,
     pub ctx: ContextKind,
-    /// Map references resolved against the filter's [`MapSet`].
+    /// The program, its map references still `map_idx[N]` into the filter's [`MapSet`] (the
+    /// verifier checks them against the map definitions; running resolves them).
     pub program: Program,
+    /// Source lines by instruction (`file:line: text`), for verifier logs.
+    pub lines: Vec<(usize, String)>,
+}
+
+impl FilterProgram {
+    /// The source line of instruction `pc`, when the object carried line info.
+    pub fn line_of(&self, pc: usize) -> Option<String> {
+        let i = self.lines.partition_point(|(at, _)| *at <= pc);
+        i.checked_sub(1).map(|i| self.lines[i].1.clone())
+    }
 }
 
 /// A loaded filter: its programs and maps.
@@ -144,6 +155,7 @@ pub fn load_asm(origin: &str, text: &str) -> Result<Filter, LoadError> {
             placement: Placement::Anywhere,
             ctx: ContextKind::Seed,
             program,
+            lines: Vec::new(),
         }],
         maps: MapSet::new(),
     })
@@ -220,7 +232,7 @@ pub fn load_object(
             ProgKind::Bpflab { name } => (placement_of(name, false), ContextKind::Seed),
             _ => (Placement::Anywhere, ContextKind::Seed),
         };
-        let mut program = if p.core_relos.is_empty() {
+        let program = if p.core_relos.is_empty() {
             p.program.clone()
         } else {
             let Some(core) = opts.core else {
@@ -233,14 +245,21 @@ pub fn load_object(
             jit::btf::core::apply(&p.program, &p.core_relos, core)
                 .map_err(|e| bad(format!("program '{}': CO-RE: {e}", p.name)))?
         };
-        maps.resolve_program(&mut program)
-            .map_err(|e| bad(format!("program '{}': {e}", p.name)))?;
+        let lines = p
+            .lines
+            .iter()
+            .map(|(at, l)| {
+                let file = l.file.rsplit('/').next().unwrap_or(&l.file);
+                (*at, format!("{file}:{}: {}", l.line, l.text.trim()))
+            })
+            .collect();
         programs.push(FilterProgram {
             name: p.name.clone(),
             section: p.section.clone(),
             placement,
             ctx,
             program,
+            lines,
         });
     }
     if programs.is_empty() {

@@ -11,9 +11,13 @@
 //! return value in `rax`. Pending returns are bounded per probe (like kretprobe's `maxactive`);
 //! returns beyond the bound are counted as missed.
 //!
-//! Programs run through the x86-64 JIT in checked mode (every access bounds-checked against
-//! the context, the stack and the maps; an instruction budget), or through the interpreter if
-//! the JIT cannot compile them.
+//! Every program is verified first ([`jit::verifier`], the seed's `bpf_check()`) for its
+//! program type (the seed's `bpf_context` or a kprobe's `pt_regs`), its maps and the probe
+//! helpers, then JIT-compiled and run natively without checks ([`ProvenProgram`]); if the JIT
+//! cannot compile it, the interpreter runs it and a warning says so, like the seed. A program
+//! the verifier rejects is refused with the verifier's log, unless the caller asks for
+//! unverified programs, which then run with every access checked (JIT checked mode or the
+//! checked interpreter) and an instruction budget.
 
 use crate::context::ContextKind;
 use crate::env::{Hit, ProbeEnv};
@@ -24,6 +28,8 @@ use crate::load::{Filter, Placement};
 use emu::{HookContext, HookId, Machine, Regs};
 use jit::interp::{Interpreter, Prepared, RunError};
 use jit::native::Region;
+use jit::proven::{EngineKind, ProvenProgram};
+use jit::verifier::{LogLevel, ProgType, VerifyOptions};
 use jit::JitProgram;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -45,6 +51,13 @@ pub enum TraceError {
         name: String,
         msg: String,
     },
+    #[error("{origin}: program '{name}' rejected by the verifier: {error}\n{log}")]
+    Rejected {
+        origin: String,
+        name: String,
+        error: Box<jit::verifier::VerifyError>,
+        log: String,
+    },
     #[error("no filter #{0}")]
     NoFilter(usize),
     #[error("filter #{filter} has no program #{prog}")]
@@ -55,7 +68,11 @@ pub enum TraceError {
 
 /// How a program runs.
 enum Engine {
+    /// Verified: native code (or the interpreter) without checks.
+    Proven(Box<ProvenProgram<ProbeEnv>>),
+    /// Not verified: checked JIT code.
     Jit(JitProgram<ProbeEnv>),
+    /// Not verified and not JIT-compilable: the checked interpreter.
     Interp(Box<Interpreter>, Prepared),
 }
 
@@ -164,31 +181,93 @@ impl Tracer {
         &self.events
     }
 
-    /// Compiles a loaded filter's programs for `machine`; returns its index and warnings
-    /// (programs the JIT could not compile run on the interpreter).
+    /// Verifies and compiles a loaded filter's programs for `machine`; returns its index and
+    /// warnings. A program the verifier rejects is an error carrying the verifier's log.
     pub fn add_filter(
         &mut self,
         machine: &Machine,
         filter: Filter,
     ) -> Result<(usize, Vec<String>), TraceError> {
+        self.add_filter_with(machine, filter, false)
+    }
+
+    /// [`Tracer::add_filter`], but with `allow_unverified` programs the verifier rejects run
+    /// in checked mode (with a warning) instead of being refused.
+    pub fn add_filter_with(
+        &mut self,
+        machine: &Machine,
+        filter: Filter,
+        allow_unverified: bool,
+    ) -> Result<(usize, Vec<String>), TraceError> {
         let helpers = crate::helpers::probe_helpers();
         let mut warnings = Vec::new();
         let mut progs = Vec::new();
         for p in &filter.programs {
-            let engine = match JitProgram::compile_checked(&p.program, &helpers) {
-                Ok(j) => Engine::Jit(j),
+            let ty = match p.ctx {
+                ContextKind::Seed => ProgType::seed(),
+                ContextKind::PtRegs => ProgType::kprobe(),
+            };
+            let lines = p.clone();
+            let opts = VerifyOptions {
+                log_level: LogLevel::Failure,
+                line_info: Some(std::sync::Arc::new(move |pc| lines.line_of(pc))),
+                ..VerifyOptions::default()
+            };
+            let engine = match ProvenProgram::new(
+                &p.program,
+                ty,
+                &helpers,
+                &filter.maps,
+                &opts,
+                true,
+            ) {
+                Ok(proven) => {
+                    if let Some(e) = proven.jit_error() {
+                        warnings.push(format!(
+                            "{}: program '{}': the JIT cannot compile it ({e}); using the interpreter",
+                            filter.origin, p.name
+                        ));
+                    }
+                    debug_assert!(
+                        proven.jit_error().is_some() || proven.engine() == EngineKind::Jit
+                    );
+                    Engine::Proven(Box::new(proven))
+                }
+                Err(jit::proven::ProveError::Verify(error)) if !allow_unverified => {
+                    let log = error.log.clone();
+                    return Err(TraceError::Rejected {
+                        origin: filter.origin.clone(),
+                        name: p.name.clone(),
+                        error: Box::new(error),
+                        log,
+                    });
+                }
                 Err(e) => {
+                    let compile_err = |msg: String| TraceError::Compile {
+                        origin: filter.origin.clone(),
+                        name: p.name.clone(),
+                        msg,
+                    };
+                    if !matches!(e, jit::proven::ProveError::Verify(_)) {
+                        return Err(compile_err(e.to_string()));
+                    }
                     warnings.push(format!(
-                        "{}: program '{}': the JIT cannot compile it ({e}); using the interpreter",
+                        "{}: program '{}' is not verified ({e}); running it with every access checked",
                         filter.origin, p.name
                     ));
-                    let prepared =
-                        Prepared::new(&p.program, &helpers).map_err(|e| TraceError::Compile {
-                            origin: filter.origin.clone(),
-                            name: p.name.clone(),
-                            msg: e.to_string(),
-                        })?;
-                    Engine::Interp(Box::new(Interpreter::new()), prepared)
+                    let mut linked = p.program.clone();
+                    filter
+                        .maps
+                        .resolve_program(&mut linked)
+                        .map_err(|e| compile_err(e.to_string()))?;
+                    match JitProgram::compile_checked(&linked, &helpers) {
+                        Ok(j) => Engine::Jit(j),
+                        Err(_) => Engine::Interp(
+                            Box::default(),
+                            Prepared::new(&linked, &helpers)
+                                .map_err(|e| compile_err(e.to_string()))?,
+                        ),
+                    }
                 }
             };
             progs.push(Compiled {
@@ -461,6 +540,7 @@ fn fire(
     let ctx = &mut ctx_buf[..c.ctx.size()];
     c.ctx.build(regs, ctx);
     let result: Result<u64, RunError> = match &mut c.engine {
+        Engine::Proven(p) => p.run_ctx(ctx, env),
         Engine::Jit(j) => j.run_checked_ctx(ctx, regions, env, Some(RUN_BUDGET)),
         Engine::Interp(i, p) => i.run_checked_ctx(p, ctx, regions, env, Some(RUN_BUDGET)),
     };

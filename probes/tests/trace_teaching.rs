@@ -66,7 +66,7 @@ fn an_assembly_filter_counts_every_dst_discard() {
     let mut t = Tracer::new(Some(img.clone()));
     // r0 = 1; the filter's effect is visible only in the hit count.
     let f = load_asm("count.s", "mov %r0, 1\nexit").expect("assembles");
-    let (fi, warnings) = t.add_filter(&m, f).expect("compiles");
+    let (fi, warnings) = t.add_filter(&m, f).expect("verifies and compiles");
     assert!(warnings.is_empty(), "{warnings:?}");
     let ids = attach_all(&mut t, &mut m, &img, "dst_discard", fi);
     assert_eq!(ids.len(), 1);

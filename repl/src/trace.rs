@@ -32,6 +32,10 @@ pub struct TraceArgs {
     /// Also show the guest's console.
     #[arg(long)]
     console: bool,
+    /// Run programs the verifier rejects anyway, with every memory access checked (for
+    /// learning what the verifier refuses; never needed for correct programs).
+    #[arg(long)]
+    unverified: bool,
 }
 
 /// `POINT=FILE[:PROGRAM]` or `FILE[:PROGRAM]`.
@@ -139,6 +143,10 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, String> {
         ..LoadOptions::default()
     };
     for arg in &args {
+        // An explicit point must exist before anything is compiled.
+        if let Some(p) = &arg.point {
+            resolve_attach(p, img.symbols()).map_err(|e| e.to_string())?;
+        }
         let filter = load_file(&arg.file, &opts).map_err(|e| e.to_string())?;
         let progs = filter
             .program_index(arg.program.as_deref())
@@ -151,7 +159,9 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, String> {
                 arg.file.display()
             ));
         }
-        let (fi, warnings) = tracer.add_filter(&m, filter).map_err(|e| e.to_string())?;
+        let (fi, warnings) = tracer
+            .add_filter_with(&m, filter, a.unverified)
+            .map_err(|e| e.to_string())?;
         for w in warnings {
             eprintln!("bpflab: warning: {w}");
         }

@@ -180,3 +180,34 @@ fn trace_rejects_bad_attach_specs() {
     assert_eq!(code, 2);
     assert!(err.contains("no_such_function"), "{err}");
 }
+
+#[test]
+fn trace_refuses_unverifiable_filters_unless_asked_and_then_checks_every_access() {
+    let dir = std::env::temp_dir().join(format!("bpflab-cli-unsafe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    // The seed's context is 48 bytes: reading at offset 48 is out of bounds.
+    let bad = dir.join("oob_ctx.s");
+    std::fs::write(&bad, "ldxdw %r0, [%r1+48]\nexit\n").expect("write");
+    let spec = format!("dst_discard={}", bad.display());
+    let (code, _, err) = bpflab(&["trace", "--attach", &spec]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("rejected by the verifier: instruction 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("0: ldxdw %r0, [%r1+48]"),
+        "the log shows the failing path: {err}"
+    );
+    let (code, out, err) = bpflab(&["trace", "--attach", &spec, "--unverified", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("is not verified"), "{err}");
+    let probe: serde_json::Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "probe")
+        .expect("probe statistics");
+    assert!(probe["hits"].as_u64().unwrap_or(0) > 100, "{probe}");
+    assert_eq!(probe["hits"], probe["errors"], "every hit faults, checked");
+    assert!(out.contains("\"type\":\"error\""), "errors are events too");
+}
