@@ -3,7 +3,8 @@
 //! Subcommands: `boot` (the machine, with the embedded teaching kernel as the default guest),
 //! `trace` (the seed's loop: filters attached to guest kernel symbols), `types` and
 //! `vmlinux-h` (the guest's DWARF types), and `bpf asm|disasm|run|conformance-plugin` (the
-//! eBPF engine on its own). See ../shared/design.md for the whole surface.
+//! eBPF engine on its own), `repl` (an interactive prompt over a running guest). See
+//! ../shared/design.md for the whole surface.
 
 mod args;
 mod boot;
@@ -11,6 +12,7 @@ mod bpf;
 mod images;
 mod inspect;
 mod mapfmt;
+mod repl;
 mod trace;
 
 use args::parse_duration;
@@ -57,6 +59,8 @@ enum Cmd {
         /// `teaching` (embedded) or the path of a kernel ELF with DWARF.
         image: String,
     },
+    /// An interactive prompt over a running guest: probes, breakpoints, memory, types.
+    Repl(repl::ReplArgs),
     /// The eBPF engine: assemble, disassemble, run.
     #[command(subcommand)]
     Bpf(bpf::BpfCmd),
@@ -84,5 +88,6 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Cmd::Types { image, name } => inspect::types(&image, &name),
         Cmd::VmlinuxH { image } => inspect::vmlinux_h(&image),
         Cmd::Bpf(b) => bpf::bpf(b),
+        Cmd::Repl(a) => repl::repl(a),
     }
 }

@@ -18,6 +18,8 @@ pub(crate) enum Namespace {
     Typedef,
     Base,
     Function,
+    /// Global (top-level) variables: `init_task`, `jiffies`.
+    Variable,
 }
 
 /// First definition and first declaration seen for one name.
@@ -43,6 +45,19 @@ impl<'data> Index<'data> {
         self.names.get(&ns)?.get(name)
     }
 
+    /// Every name of namespace `ns` starting with `prefix` (unordered).
+    pub(crate) fn names_with_prefix<'s>(
+        &'s self,
+        ns: Namespace,
+        prefix: &'s str,
+    ) -> impl Iterator<Item = &'data str> + 's {
+        self.names
+            .get(&ns)
+            .into_iter()
+            .flat_map(|m| m.keys().copied())
+            .filter(move |n| n.starts_with(prefix))
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.names.values().map(HashMap::len).sum()
     }
@@ -63,10 +78,13 @@ impl<'data> Index<'data> {
                     gimli::DW_TAG_typedef => Namespace::Typedef,
                     gimli::DW_TAG_base_type => Namespace::Base,
                     gimli::DW_TAG_subprogram => Namespace::Function,
+                    gimli::DW_TAG_variable => Namespace::Variable,
                     _ => continue,
                 };
                 let (name, complete) = if ns == Namespace::Function {
                     function_name(db, unit, entry)?
+                } else if ns == Namespace::Variable {
+                    variable_name(db, unit, entry)?
                 } else {
                     let declaration = entry.attr(gimli::DW_AT_declaration)?.is_some();
                     (db.attr_str(unit, entry, gimli::DW_AT_name)?, !declaration)
@@ -83,6 +101,24 @@ impl<'data> Index<'data> {
         }
         Ok(Index { names })
     }
+}
+
+/// A top-level variable's name (through `DW_AT_specification` when the defining DIE has
+/// none) and whether this DIE defines it rather than only declares it (`extern`).
+fn variable_name<'data>(
+    db: &TypeDb<'data>,
+    unit: &gimli::Unit<Reader<'data>>,
+    entry: &super::Die<'_, '_, 'data>,
+) -> Result<(Option<&'data str>, bool), TypeError> {
+    let defines = entry.attr(gimli::DW_AT_declaration)?.is_none();
+    if let Some(name) = db.attr_str(unit, entry, gimli::DW_AT_name)? {
+        return Ok((Some(name), defines));
+    }
+    if let Some(spec) = db.ref_attr(unit, entry, gimli::DW_AT_specification)? {
+        let name = db.with_die(spec, |u, e| db.attr_str(u, e, gimli::DW_AT_name))?;
+        return Ok((name, defines));
+    }
+    Ok((None, defines))
 }
 
 /// A subprogram's name (through `DW_AT_abstract_origin`/`DW_AT_specification` when the

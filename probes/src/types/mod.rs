@@ -380,6 +380,65 @@ impl<'data> TypeDb<'data> {
         function::function_info(self, id).map(Some)
     }
 
+    /// The type of a global (top-level) variable such as `init_task` or `jiffies`, from its
+    /// defining DIE (or its declaration; through `DW_AT_specification` when the definition
+    /// carries no type). `Ok(None)` when there is no such variable.
+    pub fn variable(&self, name: &str) -> Result<Option<TypeId>, TypeError> {
+        let Some(id) = self
+            .index()?
+            .get(Namespace::Variable, name)
+            .and_then(|slot| slot.best())
+        else {
+            return Ok(None);
+        };
+        let ty = self.with_die(id, |unit, entry| {
+            if let Some(t) = self.type_attr(unit, entry)? {
+                return Ok(Some(t));
+            }
+            match self.ref_attr(unit, entry, gimli::DW_AT_specification)? {
+                Some(spec) => self.with_die(spec, |u, e| self.type_attr(u, e)),
+                None => Ok(None),
+            }
+        })?;
+        ty.map(Some).ok_or_else(|| TypeError::Unsupported {
+            offset: id.0,
+            what: format!("variable '{name}' has no DW_AT_type"),
+        })
+    }
+
+    /// Type names starting with `prefix`, spelled as [`TypeDb::find`] takes them
+    /// (`struct sk_buff`, `u32`, `unsigned int`), sorted (tab completion). A prefix that
+    /// starts with `struct `, `union ` or `enum ` completes tags of that kind only.
+    pub fn type_names_with_prefix(&self, prefix: &str) -> Result<Vec<String>, TypeError> {
+        let index = self.index()?;
+        let mut out: Vec<String> = Vec::new();
+        let tagged = [
+            ("struct ", Namespace::Struct),
+            ("union ", Namespace::Union),
+            ("enum ", Namespace::Enum),
+        ];
+        if let Some((kw, ns)) = tagged.iter().find(|(kw, _)| prefix.starts_with(kw)) {
+            let tag = &prefix[kw.len()..];
+            out.extend(
+                index
+                    .names_with_prefix(*ns, tag)
+                    .map(|n| format!("{kw}{n}")),
+            );
+        } else {
+            for ns in [Namespace::Typedef, Namespace::Base] {
+                out.extend(index.names_with_prefix(ns, prefix).map(str::to_string));
+            }
+            for (kw, _) in tagged {
+                if kw.starts_with(prefix) {
+                    out.push(kw.trim_end().to_string());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// A DW_AT_type reference as a [`TypeId`] (`None`: void).
     pub(crate) fn type_attr(
         &self,

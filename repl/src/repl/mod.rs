@@ -1,0 +1,135 @@
+//! `bpflab repl`: one prompt over a running guest, with gdb's habits (`break`, `stepi`,
+//! `finish`, `x/8xg $rsp`, `bt`), bpftrace's output (maps and histograms) and drgn's struct
+//! awareness (`print *(struct sk_buff *)$rdi`).
+//!
+//! The pieces:
+//! - [`session`]: the engine. A [`session::Session`] owns the machine, the guest image, the
+//!   tracer, breakpoints and snapshots; it knows nothing about terminals.
+//! - [`commands`]: the command table (name, arguments, help, example, handler) and dispatch;
+//!   the handlers live in [`machine`] (boot, run, console...), [`probing`] (attach, maps...),
+//!   [`inspect`] (sym, ptype, print, x, regs, bt, disas) and [`control`] (break, stepi,
+//!   finish, snapshots).
+//! - [`expr`]: C-like expressions over guest globals, registers and DWARF types; [`print`]
+//!   shows their values structurally, like drgn.
+//! - [`front`]: the two front ends over the same session: rustyline (completion from
+//!   [`complete`], hints, multi-line blocks, history) and batch (a script or a non-TTY stdin).
+//!
+//! ```text
+//! $ bpflab repl
+//! (bpflab) break dst_discard
+//! (bpflab) run
+//! Breakpoint 1, dst_discard+0 (net/core/dst.c:27)
+//! (bpflab) print ((struct sk_buff *)$rdi)->dev->name
+//! (char [16])"eth0"
+//! ```
+
+pub mod commands;
+pub mod complete;
+pub mod control;
+pub mod disasm;
+pub mod expr;
+pub mod front;
+pub mod inspect;
+pub mod machine;
+pub mod print;
+pub mod probing;
+pub mod session;
+pub mod style;
+
+use crate::args::parse_size;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `bpflab repl` options.
+#[derive(clap::Args, Debug)]
+pub struct ReplArgs {
+    /// `teaching` (embedded) or the path of an ELF64 x86-64 kernel with symbols.
+    #[arg(long, default_value = "teaching")]
+    pub image: String,
+    /// Run the commands of FILE without line editing, then exit.
+    #[arg(long)]
+    pub batch: Option<PathBuf>,
+    /// In batch mode, go on after a failing command (the exit status is still non-zero).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// In batch mode, print each command before its output, after the prompt.
+    #[arg(long)]
+    pub echo: bool,
+    /// Guest RAM, e.g. 256M.
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    pub mem: usize,
+    /// Kernel command line.
+    #[arg(long, default_value = "")]
+    pub append: String,
+}
+
+/// Why a command failed. The session stays usable after every one of these.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplError {
+    /// Not a command.
+    #[error("unknown command '{name}'{hint}; try 'help'")]
+    UnknownCommand { name: String, hint: String },
+    /// A command used the wrong way.
+    #[error("{cmd}: {msg}\nusage: {usage}\n  e.g. {example}")]
+    Usage {
+        cmd: &'static str,
+        msg: String,
+        usage: String,
+        example: &'static str,
+    },
+    /// A command that could not do what it was asked.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for ReplError {
+    fn from(s: String) -> Self {
+        ReplError::Failed(s)
+    }
+}
+
+impl From<expr::EvalError> for ReplError {
+    fn from(e: expr::EvalError) -> Self {
+        ReplError::Failed(e.to_string())
+    }
+}
+
+/// Shorthand for a failure with a message.
+pub fn fail<T>(msg: impl Into<String>) -> Result<T, ReplError> {
+    Err(ReplError::Failed(msg.into()))
+}
+
+/// `bpflab repl`.
+pub fn repl(args: ReplArgs) -> Result<ExitCode, String> {
+    let config = emu::MachineConfig {
+        mem_bytes: args.mem,
+        cmdline: args.append.clone(),
+    };
+    let interactive = args.batch.is_none() && front::stdin_is_terminal();
+    let style = style::Style::new(interactive && front::stdout_is_terminal());
+    let mut session = session::Session::new(&args.image, config, style)?;
+    match &args.batch {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(front::batch(
+                &mut session,
+                &text,
+                args.keep_going,
+                args.echo,
+            ))
+        }
+        None if interactive => front::interactive(&mut session),
+        None => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| format!("stdin: {e}"))?;
+            Ok(front::batch(
+                &mut session,
+                &text,
+                args.keep_going,
+                args.echo,
+            ))
+        }
+    }
+}

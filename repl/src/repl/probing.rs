@@ -1,0 +1,349 @@
+//! Probe commands: `attach`, `detach`, `probes`, `log`, `maps`, `map`, `events`, `clear`.
+//!
+//! Filters load as `bpflab trace` loads them: `.c` compiled by clang against the guest's
+//! generated `vmlinux.h` (cached per image), CO-RE relocations answered from the guest's
+//! DWARF, `.o` objects, `.s` files, plus inline assembly blocks typed at the prompt.
+
+use super::commands::Invocation;
+use super::session::{LoadedFilter, Session};
+use super::{fail, ReplError};
+use probes::attach::resolve_attach;
+use probes::image::GuestImage;
+use probes::load::{load_asm, load_file, Filter, LoadOptions, Placement};
+use std::path::{Path, PathBuf};
+
+/// A stable 64-bit FNV-1a hash, for the cache key of an image's `vmlinux.h`.
+fn fnv64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The directory holding the image's `vmlinux.h` (written once, in the user's cache).
+fn vmlinux_dir(img: &GuestImage) -> Result<PathBuf, String> {
+    let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
+    let dir = base
+        .join("bpflab/vmlinux")
+        .join(format!("{:016x}", fnv64(img.bytes())));
+    let file = dir.join("vmlinux.h");
+    if !file.exists() {
+        let text = img
+            .vmlinux_h()
+            .map_err(|e| format!("{}: cannot write vmlinux.h: {e}", img.name()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let tmp = dir.join(format!("vmlinux.h.{}", std::process::id()));
+        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &file).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    Ok(dir)
+}
+
+/// `FILE` or `FILE:PROGRAM`.
+fn split_program(arg: &str) -> Result<(PathBuf, Option<String>), String> {
+    if Path::new(arg).exists() {
+        return Ok((PathBuf::from(arg), None));
+    }
+    match arg.rsplit_once(':') {
+        Some((f, p)) if !p.contains('/') && Path::new(f).exists() => {
+            Ok((PathBuf::from(f), Some(p.to_string())))
+        }
+        _ => Err(format!("{arg}: no such file")),
+    }
+}
+
+/// Loads what `attach` names: a file or an inline `{ ... }` block.
+fn load(s: &Session, program: &str) -> Result<(Filter, Option<String>), String> {
+    if let Some(body) = program.strip_prefix('{') {
+        let body = body
+            .trim_end()
+            .strip_suffix('}')
+            .ok_or("the inline program does not end with '}'")?;
+        return load_asm("<inline>", body)
+            .map(|f| (f, None))
+            .map_err(|e| e.to_string());
+    }
+    let (path, prog) = split_program(program)?;
+    let include_dirs = if path.extension().is_some_and(|e| e == "c") {
+        vec![vmlinux_dir(&s.image)?]
+    } else {
+        Vec::new()
+    };
+    let img = &s.image;
+    let core = |q: &jit::btf::core::CoreQuery<'_>| img.core_answer(q);
+    let opts = LoadOptions {
+        include_dirs,
+        core: Some(&core),
+        ..LoadOptions::default()
+    };
+    let filter = load_file(&path, &opts).map_err(|e| e.to_string())?;
+    Ok((filter, prog))
+}
+
+pub fn attach(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
+    let Some(spec) = inv.words.first().copied() else {
+        return Err(inv.usage("missing the attach point and the program"));
+    };
+    let program = inv.rest[spec.len()..].trim();
+    if program.is_empty() {
+        return Err(inv.usage("missing the program (a .c, .o or .s file, or { asm })"));
+    }
+    let loaded = load(s, program);
+    let (filter, prog) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            s.log = format!("{e}\n");
+            return fail(format!("{e}\n('log' shows this again)"));
+        }
+    };
+    let origin = filter.origin.clone();
+    let progs = match filter.program_index(prog.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            s.log = format!("{e}\n");
+            return fail(e.to_string());
+        }
+    };
+    if spec != "-" && progs.len() > 1 {
+        let names: Vec<&str> = filter.programs.iter().map(|p| p.name.as_str()).collect();
+        return fail(format!(
+            "{origin}: {} programs ({}); say which one with {origin}:PROGRAM, or attach with SPEC '-' where their sections say",
+            progs.len(),
+            names.join(", ")
+        ));
+    }
+    // Resolve every point before touching the tracer, so a bad spec changes nothing.
+    let placements: Vec<(String, Placement)> = filter
+        .programs
+        .iter()
+        .map(|p| (p.name.clone(), p.placement.clone()))
+        .collect();
+    let mut plan = Vec::new();
+    for &pi in &progs {
+        let (name, placement) = &placements[pi];
+        let spec = match (spec, placement) {
+            ("-", Placement::Entry(sym)) => sym.clone(),
+            ("-", Placement::Return(sym)) => format!("{sym}%return"),
+            ("-", Placement::Anywhere) => {
+                return fail(format!(
+                    "{origin}: program '{name}' does not say where to attach; give a SPEC"
+                ))
+            }
+            (sp, _) => sp.to_string(),
+        };
+        let points = resolve_attach(&spec, s.image.symbols()).map_err(|e| e.to_string())?;
+        plan.push((pi, spec, points));
+    }
+    let programs = filter.programs.iter().map(|p| p.name.clone()).collect();
+    let (fi, warnings) = match s.tracer.add_filter(&s.machine, filter) {
+        Ok(x) => x,
+        Err(e) => {
+            s.log = format!("{e}\n");
+            return fail(e.to_string());
+        }
+    };
+    s.filters.push(LoadedFilter {
+        origin: origin.clone(),
+        programs,
+    });
+    let mut out = String::new();
+    let mut log = format!("{origin}: loaded\n");
+    for w in &warnings {
+        out.push_str(&s.style.warn(&format!("warning: {w}\n")));
+        log.push_str(&format!("warning: {w}\n"));
+    }
+    for (pi, spec, points) in plan {
+        for p in points {
+            let location = if p.offset == 0 {
+                p.symbol.clone()
+            } else {
+                format!("{}+{:#x}", p.symbol, p.offset)
+            };
+            let id = s
+                .tracer
+                .attach(
+                    &mut s.machine,
+                    &spec,
+                    p.addr,
+                    &location,
+                    p.offset == 0 && !p.is_return,
+                    p.is_return,
+                    fi,
+                    pi,
+                )
+                .map_err(|e| e.to_string())?;
+            let prog_name = &s.filters[s.filters.len() - 1].programs[pi];
+            let what = if p.is_return { "return of " } else { "" };
+            out.push_str(&format!(
+                "probe {id}: {what}{} ({}) runs {origin}:{prog_name}\n",
+                s.style.sym(&location),
+                s.style.addr(&format!("{:#x}", p.addr))
+            ));
+        }
+    }
+    s.log = log;
+    Ok(out)
+}
+
+pub fn detach(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
+    if inv.words.is_empty() {
+        return Err(inv.usage("missing a probe id (or 'all')"));
+    }
+    let ids: Vec<u32> = if inv.words == ["all"] {
+        s.tracer.probes().iter().map(|p| p.id).collect()
+    } else {
+        inv.words
+            .iter()
+            .map(|w| {
+                w.parse::<u32>()
+                    .map_err(|_| inv.usage(format!("'{w}' is not a probe id")))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let known: Vec<u32> = s.tracer.probes().iter().map(|p| p.id).collect();
+    if let Some(bad) = ids.iter().find(|i| !known.contains(i)) {
+        return fail(format!("no probe {bad} (see 'probes')"));
+    }
+    for id in &ids {
+        s.tracer
+            .detach(&mut s.machine, *id)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(format!("detached {} probe(s)\n", ids.len()))
+}
+
+pub fn probes(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
+    inv.arity(0, 0)?;
+    let list = s.tracer.probes();
+    if list.is_empty() {
+        return Ok("no probes (attach SPEC PROGRAM adds one)\n".into());
+    }
+    let mut out = format!(
+        "{:>3}  {:<24} {:<24} {:<16} {:>8} {:>7} {:>9}\n",
+        "id", "probe", "location", "program", "hits", "errors", "mean"
+    );
+    for p in list {
+        out.push_str(&format!(
+            "{:>3}  {:<24} {:<24} {:<16} {:>8} {:>7} {:>7}ns\n",
+            p.id,
+            p.spec,
+            p.location,
+            p.program,
+            p.stats.hits,
+            p.stats.errors,
+            p.stats.mean_ns()
+        ));
+        if p.stats.missed > 0 {
+            out.push_str(&format!("     missed returns: {}\n", p.stats.missed));
+        }
+        if let Some(e) = &p.stats.last_error {
+            out.push_str(&format!("     last error: {e}\n"));
+        }
+    }
+    Ok(out)
+}
+
+pub fn log(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
+    inv.arity(0, 0)?;
+    if s.log.is_empty() {
+        return Ok("(nothing loaded yet)\n".into());
+    }
+    Ok(s.log.clone())
+}
+
+pub fn maps(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
+    inv.arity(0, 0)?;
+    let dumps: Vec<_> = s
+        .tracer
+        .map_dump()
+        .into_iter()
+        .filter(|m| !m.name.starts_with('.'))
+        .collect();
+    if dumps.is_empty() {
+        return Ok("no maps\n".into());
+    }
+    let mut out = format!(
+        "{:<20} {:<14} {:>5} {:>6} {:>8}  {}\n",
+        "name", "kind", "key", "value", "entries", "filter"
+    );
+    for m in dumps {
+        out.push_str(&format!(
+            "{:<20} {:<14} {:>5} {:>6} {:>8}  {}\n",
+            m.name,
+            format!("{:?}", m.kind),
+            m.key_size,
+            m.value_size,
+            m.entries.len(),
+            m.origin
+        ));
+    }
+    Ok(out)
+}
+
+pub fn map(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
+    inv.arity(1, 1)?;
+    let name = inv.words[0].trim_start_matches('@');
+    let dumps: Vec<_> = s
+        .tracer
+        .map_dump()
+        .into_iter()
+        .filter(|m| m.name == name)
+        .collect();
+    if dumps.is_empty() {
+        let have = s.shared.borrow().maps.join(", ");
+        return fail(format!(
+            "no map '{name}'{}",
+            if have.is_empty() {
+                String::new()
+            } else {
+                format!(" (maps: {have})")
+            }
+        ));
+    }
+    let img = s.image.clone();
+    let describe = move |a: u64| match img.describe(a) {
+        (Some(sym), Some(src)) => format!("{sym} ({src})"),
+        (Some(sym), None) => sym,
+        _ => format!("{a:#x}"),
+    };
+    let text = crate::mapfmt::text_report(&dumps, &describe);
+    if text.trim().is_empty() {
+        return Ok(format!("@{name}: empty\n"));
+    }
+    Ok(text)
+}
+
+pub fn events(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
+    inv.arity(0, 1)?;
+    let n = match inv.words.first().copied() {
+        Some("on") => {
+            s.live_events.set(true);
+            return Ok("events print while the guest runs\n".into());
+        }
+        Some("off") => {
+            s.live_events.set(false);
+            return Ok("events are kept but not printed while the guest runs\n".into());
+        }
+        Some(w) => w
+            .parse::<usize>()
+            .map_err(|_| inv.usage(format!("'{w}' is not a count, 'on' or 'off'")))?,
+        None => 20,
+    };
+    let log = s.tracer.events().borrow();
+    let all: Vec<_> = log.recent().collect();
+    if all.is_empty() {
+        return Ok("no events\n".into());
+    }
+    let mut out = String::new();
+    for e in &all[all.len().saturating_sub(n)..] {
+        out.push_str(&e.to_text());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+pub fn clear(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
+    inv.arity(0, 0)?;
+    s.tracer.events().borrow_mut().clear();
+    s.machine.take_console();
+    Ok("events and console output cleared\n".into())
+}

@@ -1,0 +1,294 @@
+//! The engine of the REPL: one guest machine with its image, tracer, breakpoints and
+//! snapshots. Both front ends (rustyline and batch) drive the same [`Session`] through
+//! [`crate::repl::commands::execute`]; nothing here knows about terminals.
+//!
+//! Guest console output and filter events stream to stdout while the guest runs; they are
+//! also kept (the console's tail by the machine, recent events by the tracer's log).
+
+use super::style::Style;
+use super::{fail, ReplError};
+use emu::{HookId, Limits, Machine, MachineConfig, Snapshot, StopReason};
+use probes::image::GuestImage;
+use probes::tracer::Tracer;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::rc::Rc;
+
+/// A breakpoint: a code hook that stops the guest.
+#[derive(Debug)]
+pub struct Breakpoint {
+    pub id: u32,
+    /// What the user typed.
+    pub spec: String,
+    pub addr: u64,
+    pub hook: HookId,
+    pub hits: Rc<Cell<u64>>,
+}
+
+/// A named snapshot and where the guest was when it was taken.
+#[derive(Debug)]
+pub struct Saved {
+    pub snapshot: Snapshot,
+    pub now_ns: u64,
+    pub rip: u64,
+    pub last_stop: Option<StopReason>,
+}
+
+/// A filter loaded into the tracer (the tracer cannot forget filters; `reset` replaces it).
+#[derive(Debug, Clone)]
+pub struct LoadedFilter {
+    pub origin: String,
+    pub programs: Vec<String>,
+}
+
+/// What tab completion needs to know about the session, shared with the line editor.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub snapshots: Vec<String>,
+    pub maps: Vec<String>,
+    pub probes: Vec<u32>,
+    pub breakpoints: Vec<u32>,
+}
+
+/// The state `x` remembers between uses (as gdb does): count, format, unit, next address.
+#[derive(Debug, Clone, Copy)]
+pub struct XState {
+    pub count: usize,
+    pub format: char,
+    pub unit: usize,
+    pub next: Option<u64>,
+}
+
+/// One REPL session over one guest.
+pub struct Session {
+    pub image: Rc<GuestImage>,
+    pub machine: Machine,
+    pub tracer: Tracer,
+    pub style: Style,
+    boot_state: Snapshot,
+    pub snapshots: BTreeMap<String, Saved>,
+    pub breakpoints: BTreeMap<u32, Breakpoint>,
+    pub next_breakpoint: u32,
+    /// Set by a breakpoint's hook when it stops the guest.
+    pub breakpoint_hit: Rc<Cell<Option<u32>>>,
+    /// Why the guest last stopped (`None`: not run since boot).
+    pub last_stop: Option<StopReason>,
+    /// The last load log: compile errors and warnings of the last `attach`.
+    pub log: String,
+    pub filters: Vec<LoadedFilter>,
+    pub x_state: XState,
+    pub quit: bool,
+    pub shared: Rc<RefCell<Shared>>,
+    /// Whether the last console byte streamed was a newline.
+    console_at_line_start: Rc<Cell<bool>>,
+    /// Whether events print as they happen during runs.
+    pub live_events: Rc<Cell<bool>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("image", &self.image.name())
+            .field("breakpoints", &self.breakpoints.len())
+            .field("snapshots", &self.snapshots.len())
+            .finish()
+    }
+}
+
+/// True for stops after which the guest cannot go on.
+pub fn is_final(r: &StopReason) -> bool {
+    r.is_crash()
+        || matches!(
+            r,
+            StopReason::Exit(_) | StopReason::Reset | StopReason::HaltedIrqsOff
+        )
+}
+
+impl Session {
+    /// Boots `image` (`teaching` or a path) and stops at its first instruction.
+    pub fn new(image: &str, config: MachineConfig, style: Style) -> Result<Session, String> {
+        let (name, bytes) = crate::images::read(image)?;
+        let img =
+            Rc::new(GuestImage::new(&name, bytes.clone()).map_err(|e| format!("{name}: {e}"))?);
+        let kernel = emu::KernelImage::parse(&name, bytes).map_err(|e| e.to_string())?;
+        let mut machine = Machine::boot_image(&config, kernel).map_err(|e| e.to_string())?;
+        let boot_state = machine
+            .snapshot()
+            .map_err(|e| format!("{name}: cannot snapshot the booted machine: {e}"))?;
+        let console_at_line_start = Rc::new(Cell::new(true));
+        let at_start = console_at_line_start.clone();
+        machine.set_console_sink(Some(Box::new(move |b: &[u8]| {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(b);
+            let _ = out.flush();
+            if let Some(&last) = b.last() {
+                at_start.set(last == b'\n');
+            }
+        })));
+        let live_events = Rc::new(Cell::new(true));
+        let tracer = new_tracer(&img, live_events.clone(), console_at_line_start.clone());
+        Ok(Session {
+            image: img,
+            machine,
+            tracer,
+            style,
+            boot_state,
+            snapshots: BTreeMap::new(),
+            breakpoints: BTreeMap::new(),
+            next_breakpoint: 1,
+            breakpoint_hit: Rc::new(Cell::new(None)),
+            last_stop: None,
+            log: String::new(),
+            filters: Vec::new(),
+            x_state: XState {
+                count: 1,
+                format: 'x',
+                unit: 4,
+                next: None,
+            },
+            quit: false,
+            shared: Rc::new(RefCell::new(Shared::default())),
+            console_at_line_start,
+            live_events,
+        })
+    }
+
+    /// Back to the first instruction of the kernel. Probes and breakpoints stay.
+    pub fn reboot(&mut self) -> Result<(), ReplError> {
+        self.machine
+            .restore(&self.boot_state)
+            .map_err(|e| ReplError::Failed(format!("cannot reboot: {e}")))?;
+        self.machine.take_console();
+        self.last_stop = None;
+        self.x_state.next = None;
+        Ok(())
+    }
+
+    /// Reboots and forgets probes, filters, breakpoints and events (snapshots stay).
+    pub fn reset(&mut self) -> Result<(), ReplError> {
+        for p in self.tracer.probes() {
+            let _ = self.tracer.detach(&mut self.machine, p.id);
+        }
+        for (_, b) in std::mem::take(&mut self.breakpoints) {
+            self.machine.remove_hook(b.hook);
+        }
+        self.next_breakpoint = 1;
+        self.tracer = new_tracer(
+            &self.image,
+            self.live_events.clone(),
+            self.console_at_line_start.clone(),
+        );
+        self.filters.clear();
+        self.log.clear();
+        self.reboot()?;
+        self.sync_shared();
+        Ok(())
+    }
+
+    /// Runs the guest until `limits`, a breakpoint, the guest's end or Ctrl-C.
+    pub fn run(&mut self, limits: Limits) -> Result<StopReason, ReplError> {
+        if let Some(r) = self.last_stop.as_ref().filter(|r| is_final(r)) {
+            return fail(format!(
+                "the guest has stopped ({r}); 'boot' starts it again, 'restore NAME' returns to a snapshot"
+            ));
+        }
+        self.breakpoint_hit.set(None);
+        let reason = crate::images::run_interruptible(&mut self.machine, limits)?;
+        self.end_console_line();
+        self.last_stop = Some(reason.clone());
+        self.x_state.next = None;
+        Ok(reason)
+    }
+
+    /// Ends a partial console line so that what follows starts on its own line.
+    pub fn end_console_line(&self) {
+        if !self.console_at_line_start.get() {
+            println!();
+            self.console_at_line_start.set(true);
+        }
+    }
+
+    /// `0xffffffff80104d21 <dst_discard+1> (net/core/dst.c:12)`.
+    pub fn where_is(&self, addr: u64) -> String {
+        let (sym, src) = self.image.describe(addr);
+        let mut s = self.style.addr(&format!("{addr:#018x}"));
+        if let Some(sym) = sym {
+            s.push_str(&format!(" <{}>", self.style.sym(&sym)));
+        }
+        if let Some(src) = src {
+            s.push_str(&format!(" {}", self.style.dim(&format!("({src})"))));
+        }
+        s
+    }
+
+    /// What to say about a stop.
+    pub fn describe_stop(&self, reason: &StopReason) -> String {
+        let rip = self.machine.regs().rip;
+        let t = self.machine.now_ns() as f64 / 1e9;
+        match reason {
+            StopReason::HookRequest => match self.breakpoint_hit.get() {
+                Some(id) => format!(
+                    "{} {}",
+                    self.style.bold(&format!("Breakpoint {id},")),
+                    self.where_is(rip)
+                ),
+                None => format!("stopped at {}", self.where_is(rip)),
+            },
+            StopReason::HostRequest => format!(
+                "{} at {} [{t:.6} s]",
+                self.style.bold("interrupted"),
+                self.where_is(rip)
+            ),
+            StopReason::InsnBudget | StopReason::TimeBudget => {
+                format!("paused at {} [{t:.6} s]", self.where_is(rip))
+            }
+            StopReason::Exit(c) => format!(
+                "{} after {t:.6} s of guest time",
+                self.style.bold(&format!("the guest exited with code {c}"))
+            ),
+            r if r.is_crash() => format!(
+                "{}{}",
+                self.style.error(&self.machine.report(r).to_string()),
+                format_args!("at {}", self.where_is(rip))
+            ),
+            r => format!("{} [{t:.6} s]", self.style.bold(&r.to_string())),
+        }
+    }
+
+    /// Copies what completion needs into the shared state.
+    pub fn sync_shared(&self) {
+        let mut s = self.shared.borrow_mut();
+        s.snapshots = self.snapshots.keys().cloned().collect();
+        let mut maps: Vec<String> = self
+            .tracer
+            .map_dump()
+            .into_iter()
+            .map(|m| m.name)
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        maps.sort();
+        maps.dedup();
+        s.maps = maps;
+        s.probes = self.tracer.probes().iter().map(|p| p.id).collect();
+        s.breakpoints = self.breakpoints.keys().copied().collect();
+    }
+}
+
+/// A tracer whose events print as they happen (when `live` is set).
+fn new_tracer(img: &Rc<GuestImage>, live: Rc<Cell<bool>>, at_start: Rc<Cell<bool>>) -> Tracer {
+    let tracer = Tracer::new(Some(img.clone()));
+    tracer
+        .events()
+        .borrow_mut()
+        .set_sink(Some(Box::new(move |e: &probes::events::Event| {
+            if live.get() {
+                if !at_start.get() {
+                    println!();
+                    at_start.set(true);
+                }
+                println!("{}", e.to_text());
+            }
+        })));
+    tracer
+}
