@@ -33,21 +33,32 @@ typedef long long __s64;
 #define __type(name, val) typeof(val) *name
 #define __array(name, val) typeof(val) *name[]
 
-enum {
-	BPF_MAP_TYPE_HASH = 1,
-	BPF_MAP_TYPE_ARRAY = 2,
-	BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4,
-	BPF_MAP_TYPE_PERCPU_HASH = 5,
-	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
-	BPF_MAP_TYPE_STACK_TRACE = 7,
-	BPF_MAP_TYPE_LRU_HASH = 9,
-	BPF_MAP_TYPE_LRU_PERCPU_HASH = 10,
-	BPF_MAP_TYPE_RINGBUF = 27,
-};
-
-enum { BPF_ANY = 0, BPF_NOEXIST = 1, BPF_EXIST = 2 };
+/*
+ * Include "vmlinux.h" first: a Linux guest's vmlinux.h already has these as enumerators, and
+ * the macros below then simply name the same values.
+ */
+#ifndef BPF_MAP_TYPE_HASH
+#define BPF_MAP_TYPE_HASH 1
+#define BPF_MAP_TYPE_ARRAY 2
+#define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4
+#define BPF_MAP_TYPE_PERCPU_HASH 5
+#define BPF_MAP_TYPE_PERCPU_ARRAY 6
+#define BPF_MAP_TYPE_STACK_TRACE 7
+#define BPF_MAP_TYPE_LRU_HASH 9
+#define BPF_MAP_TYPE_LRU_PERCPU_HASH 10
+#define BPF_MAP_TYPE_RINGBUF 27
+#endif
+#ifndef BPF_ANY
+#define BPF_ANY 0
+#define BPF_NOEXIST 1
+#define BPF_EXIST 2
+#endif
+#ifndef BPF_F_CURRENT_CPU
 #define BPF_F_CURRENT_CPU 0xffffffffULL
+#endif
+#ifndef BPF_F_USER_STACK
 #define BPF_F_USER_STACK (1ULL << 8)
+#endif
 
 /* ---- helpers (kernel ids) ---- */
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;

@@ -566,6 +566,13 @@ impl<'a, 'data> Writer<'a, 'data> {
                         pos = m.bit_offset + m.bit_size.unwrap_or(member_size * 8);
                     }
                 }
+                // Nothing may follow a flexible array member: trailing padding (a
+                // cacheline-aligned struct ending in `x[]`) becomes an alignment attribute.
+                let ends_flexible = !is_union
+                    && members
+                        .last()
+                        .is_some_and(|m| self.db.size_of(m.ty).unwrap_or(0) == 0);
+                let mut aligned = None;
                 if !is_union {
                     let natural_end = if packed {
                         pos.div_ceil(8) * 8
@@ -573,12 +580,22 @@ impl<'a, 'data> Writer<'a, 'data> {
                         pos.div_ceil(max_align * 8) * max_align * 8
                     };
                     if size * 8 > natural_end {
-                        pad(&mut out, &tabs, pos, size * 8);
+                        if ends_flexible {
+                            let a = (1u64 << size.trailing_zeros().min(6)).max(max_align);
+                            if (natural_end / 8).div_ceil(a) * a == size {
+                                aligned = Some(a);
+                            }
+                        } else {
+                            pad(&mut out, &tabs, pos, size * 8);
+                        }
                     }
                 }
                 out.push_str(&format!("{close_tabs}}}"));
                 if packed {
                     out.push_str(" __attribute__((packed))");
+                }
+                if let Some(a) = aligned {
+                    out.push_str(&format!(" __attribute__((aligned({a})))"));
                 }
             }
             _ => out.push_str(&format!("{close_tabs}}}")),

@@ -18,6 +18,9 @@ pub const MAX_STACK_DEPTH: usize = 127;
 /// Turns an address into `symbol+off` and `file:line` for stack events.
 pub type Symbolizer = Rc<dyn Fn(u64) -> (Option<String>, Option<String>)>;
 
+/// Unwinds the guest kernel stack from registers, reading guest memory, up to a depth.
+pub type StackWalker = Rc<dyn Fn(&Regs, &dyn Fn(u64) -> Option<u64>, usize) -> Vec<u64>>;
+
 /// The probe hit being handled.
 #[derive(Clone, Debug, Default)]
 pub struct Hit {
@@ -38,6 +41,8 @@ pub struct ProbeEnv {
     pub events: Rc<RefCell<EventLog>>,
     pub tasks: Rc<TaskLayout>,
     pub symbolize: Option<Symbolizer>,
+    /// DWARF CFI unwinding for the image; without it, frame pointers.
+    pub unwind: Option<StackWalker>,
 }
 
 impl std::fmt::Debug for ProbeEnv {
@@ -69,6 +74,7 @@ impl ProbeEnv {
             events,
             tasks,
             symbolize: None,
+            unwind: None,
         }
     }
 
@@ -97,9 +103,15 @@ impl ProbeEnv {
         });
     }
 
-    /// The guest kernel stack at the hit, innermost first: the probed address, then (at a
-    /// function's entry) the caller from `[rsp]`, then the frame-pointer chain.
+    /// The guest kernel stack at the hit, innermost first: the probed address, then its
+    /// callers (the caller of a probed function's entry included). DWARF CFI when the image
+    /// has it, else the frame-pointer chain.
     pub fn kernel_stack(&self, max: usize) -> Vec<u64> {
+        let max = max.min(MAX_STACK_DEPTH);
+        if let Some(walk) = &self.unwind {
+            let guest = &self.guest;
+            return walk(&self.hit.regs, &|va| guest.read_u64(va), max);
+        }
         let r = &self.hit.regs;
         let mut ips = vec![r.rip];
         if self.hit.at_entry {

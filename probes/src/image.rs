@@ -29,6 +29,7 @@ pub struct GuestImage {
     symbols: SymbolTable,
     types: Option<TypeDb<'static>>,
     lines: OnceCell<Option<LineTable<'static>>>,
+    unwinder: OnceCell<crate::unwind::Unwinder>,
 }
 
 impl std::fmt::Debug for GuestImage {
@@ -54,6 +55,7 @@ impl GuestImage {
             symbols,
             types,
             lines: OnceCell::new(),
+            unwinder: OnceCell::new(),
         })
     }
 
@@ -79,6 +81,12 @@ impl GuestImage {
         self.lines
             .get_or_init(|| LineTable::from_elf(self.bytes).ok())
             .as_ref()
+    }
+
+    /// The stack unwinder (DWARF CFI with frame-pointer fallback), built on first use.
+    pub fn unwinder(&self) -> &crate::unwind::Unwinder {
+        self.unwinder
+            .get_or_init(|| crate::unwind::Unwinder::new(self.bytes))
     }
 
     /// `symbol+0xoff` and `file:line` for an address.

@@ -20,6 +20,7 @@
 //! - [`helpers`]: the guest-aware helpers and the seed's (`bpf_load_pointer`...);
 //! - [`printk`]: `bpf_trace_printk` formatting by the kernel's rules;
 //! - [`tracer`]: filters attached to a running machine, entry and return probes, statistics;
+//! - [`unwind`]: guest kernel stacks from DWARF CFI, or frame pointers;
 //! - [`events`]: what filters emit, as trace_pipe text or versioned JSON.
 //!
 //! ```no_run
@@ -49,5 +50,6 @@ pub mod printk;
 pub mod symbols;
 pub mod tracer;
 pub mod types;
+pub mod unwind;
 
 pub use elf::ElfError;

@@ -285,8 +285,16 @@ impl Tracer {
             self.tasks.clone(),
         );
         if let Some(img) = &self.image {
-            let img = img.clone();
-            env.symbolize = Some(Rc::new(move |a| img.describe(a)));
+            let for_symbols = img.clone();
+            env.symbolize = Some(Rc::new(move |a| for_symbols.describe(a)));
+            if img.unwinder().has_cfi() {
+                let for_stacks = img.clone();
+                env.unwind = Some(Rc::new(move |regs, read, max| {
+                    for_stacks
+                        .unwinder()
+                        .unwind(regs, read, max, &|a| a >= crate::guest::KERNEL_HALF)
+                }));
+            }
         }
         self.filters.push(Rc::new(RefCell::new(Loaded {
             origin: filter.origin,
