@@ -179,6 +179,21 @@ pub static COMMANDS: &[Command] = &[
         run: machine::input,
     },
     Command {
+        name: "realtime",
+        aliases: &[],
+        usage: "realtime [on|off]",
+        summary: "let idle guest time pass at host speed (off: skip it, deterministic)",
+        help: "Off (the default), an idle guest's time is skipped: runs are fast and \
+               deterministic. On, idle time passes no faster than the host's clock and \
+               'input' reaches the guest while it runs (a live console stream), as an \
+               interactive shell in a Linux guest needs.",
+        example: "realtime on",
+        group: MACHINE,
+        args: &[ArgKind::Text],
+        takes_format: false,
+        run: machine::realtime,
+    },
+    Command {
         name: "reset",
         aliases: &[],
         usage: "reset",

@@ -299,7 +299,12 @@ impl Completer for ReplHelper {
         let kind = if cmd.args.first() == Some(&ArgKind::Expr) {
             ArgKind::Expr // expressions may contain spaces
         } else if cmd.args.first() == Some(&ArgKind::Type) {
-            ArgKind::Type
+            // `ptype` takes a type or an expression.
+            if before[arg_start..].contains(['.', '>', '(', '$', '*', '&']) {
+                ArgKind::Expr
+            } else {
+                ArgKind::Type
+            }
         } else {
             kind
         };

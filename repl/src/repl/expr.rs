@@ -915,7 +915,7 @@ impl Evaluator<'_> {
                 _ => type_err("array not in memory"),
             },
             _ => type_err(format!(
-                "cannot dereference a {} (cast it to a pointer first)",
+                "cannot dereference '{}' (cast it to a pointer first)",
                 type_name(self.image, &v.ty)
             )),
         }

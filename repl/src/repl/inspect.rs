@@ -107,7 +107,7 @@ pub fn sym(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
             s.style.addr(&format!("{:#x}", sym.addr)),
             sym.size
         );
-        if let (_, Some(src)) = s.image.describe(sym.addr) {
+        if let (_, Some(src)) = s.describe(sym.addr) {
             out.push_str(&format!(", {src}"));
         }
         out.push('\n');
@@ -239,8 +239,9 @@ pub fn print(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError>
 /// Parses `NFU` (any order, each optional) against the remembered defaults.
 fn parse_x_format(f: &str, st: &super::session::XState) -> Result<(usize, char, usize), String> {
     let digits: String = f.chars().take_while(char::is_ascii_digit).collect();
+    // As in gdb, the count is 1 unless given; format and unit are remembered.
     let mut count = if digits.is_empty() {
-        st.count
+        1
     } else {
         digits
             .parse::<usize>()
@@ -281,7 +282,11 @@ fn x_label(s: &Session, a: u64) -> String {
 }
 
 pub fn x(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
-    let (count, format, unit) = parse_x_format(inv.format, &s.x_state).map_err(|e| inv.usage(e))?;
+    let (mut count, format, unit) =
+        parse_x_format(inv.format, &s.x_state).map_err(|e| inv.usage(e))?;
+    if inv.format.is_empty() && inv.rest.is_empty() {
+        count = s.x_state.count; // a bare `x` goes on as the last one did
+    }
     let start = if inv.rest.is_empty() {
         match s.x_state.next {
             Some(a) => a,
@@ -450,7 +455,7 @@ pub fn regs(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> 
             .unwrap_or_else(|| (v as i64).to_string());
         out.push_str(&format!("{n:<8}{:<20}{sym}\n", format!("{v:#x}")));
     }
-    let (sym, src) = s.image.describe(r.rip);
+    let (sym, src) = s.describe(r.rip);
     out.push_str(&format!(
         "{:<8}{:<20}<{}>{}\n",
         "rip",
@@ -549,12 +554,12 @@ pub fn stack(s: &Session, max: usize) -> Vec<u64> {
     let mut fp = r.rbp;
     match frame_state(s, r.rip) {
         FrameState::AtEntry => {
-            if let Some(ret) = read_u64(s, r.rsp) {
+            if let Some(ret) = read_u64(s, r.rsp).filter(|&a| a != 0) {
                 ips.push(ret);
             }
         }
         FrameState::AfterPush => {
-            if let Some(ret) = read_u64(s, r.rsp.wrapping_add(8)) {
+            if let Some(ret) = read_u64(s, r.rsp.wrapping_add(8)).filter(|&a| a != 0) {
                 ips.push(ret);
             }
         }

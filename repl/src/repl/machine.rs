@@ -105,6 +105,22 @@ pub fn status(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError
     Ok(out)
 }
 
+pub fn realtime(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
+    inv.arity(0, 1)?;
+    match inv.words.first().copied() {
+        Some("on") => s.set_realtime(true)?,
+        Some("off") => s.set_realtime(false)?,
+        Some(w) => return Err(inv.usage(format!("'{w}': say on or off"))),
+        None => {}
+    }
+    Ok(if s.realtime.is_some() {
+        "real time: an idle guest waits for the host clock; input arrives while it runs\n"
+    } else {
+        "fast: idle guest time is skipped (deterministic); input is queued\n"
+    }
+    .to_string())
+}
+
 pub fn console(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
     inv.arity(0, 1)?;
     let n = match inv.words.first() {
@@ -166,7 +182,7 @@ pub fn input(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError>
     if newline {
         bytes.push(b'\n');
     }
-    s.machine.push_console_input(&bytes);
+    s.type_input(&bytes)?;
     Ok(format!(
         "queued {} byte(s) for the guest's console\n",
         bytes.len()

@@ -58,6 +58,9 @@ pub struct ReplArgs {
     /// Guest RAM, e.g. 256M.
     #[arg(long, default_value = "256M", value_parser = parse_size)]
     pub mem: usize,
+    /// Start in real-time mode (idle guest time passes at host speed; see 'help realtime').
+    #[arg(long)]
+    pub realtime: bool,
     /// Kernel command line.
     #[arg(long, default_value = "")]
     pub append: String,
@@ -106,8 +109,15 @@ pub fn repl(args: ReplArgs) -> Result<ExitCode, String> {
         cmdline: args.append.clone(),
     };
     let interactive = args.batch.is_none() && front::stdin_is_terminal();
-    let style = style::Style::new(interactive && front::stdout_is_terminal());
+    // Colours on a terminal, unless NO_COLOR is set (https://no-color.org).
+    let colour = interactive
+        && front::stdout_is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let style = style::Style::new(colour);
     let mut session = session::Session::new(&args.image, config, style)?;
+    if args.realtime {
+        session.set_realtime(true).map_err(|e| e.to_string())?;
+    }
     match &args.batch {
         Some(path) => {
             let text =

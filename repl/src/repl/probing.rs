@@ -299,8 +299,7 @@ pub fn map(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
             }
         ));
     }
-    let img = s.image.clone();
-    let describe = move |a: u64| match img.describe(a) {
+    let describe = |a: u64| match s.describe(a) {
         (Some(sym), Some(src)) => format!("{sym} ({src})"),
         (Some(sym), None) => sym,
         _ => format!("{a:#x}"),

@@ -84,6 +84,9 @@ pub struct Session {
     console_at_line_start: Rc<Cell<bool>>,
     /// Whether events print as they happen during runs.
     pub live_events: Rc<Cell<bool>>,
+    /// Real-time mode: the write end of the guest's live console stream (idle guest time
+    /// then passes no faster than host time, and `input` arrives while the guest runs).
+    pub realtime: Option<std::sync::mpsc::Sender<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -151,7 +154,38 @@ impl Session {
             shared: Rc::new(RefCell::new(Shared::default())),
             console_at_line_start,
             live_events,
+            realtime: None,
         })
+    }
+
+    /// Real-time mode on or off (see [`Session::realtime`]).
+    pub fn set_realtime(&mut self, on: bool) -> Result<(), ReplError> {
+        if on && self.realtime.is_none() {
+            let (writer, reader) = std::sync::mpsc::channel();
+            self.machine
+                .set_input(emu::InputSource::stream(ChannelReader {
+                    rx: reader,
+                    pending: Vec::new(),
+                }));
+            self.realtime = Some(writer);
+        } else if !on && self.realtime.is_some() {
+            self.machine.clear_input();
+            self.realtime = None;
+        }
+        Ok(())
+    }
+
+    /// Types bytes on the guest's console: live in real-time mode, else queued.
+    pub fn type_input(&mut self, bytes: &[u8]) -> Result<(), ReplError> {
+        match self.realtime.as_mut() {
+            Some(w) => w
+                .send(bytes.to_vec())
+                .map_err(|_| ReplError::Failed("the guest's console stream is closed".into())),
+            None => {
+                self.machine.push_console_input(bytes);
+                Ok(())
+            }
+        }
     }
 
     /// Back to the first instruction of the kernel. Probes and breakpoints stay.
@@ -209,9 +243,18 @@ impl Session {
         }
     }
 
+    /// `symbol+off` and `file:line` of an address (addresses no code can be at are not
+    /// looked up in the line table).
+    pub fn describe(&self, addr: u64) -> (Option<String>, Option<String>) {
+        if addr >= u64::MAX - 16 || self.image.symbols().resolve(addr).is_none() {
+            return (self.image.symbols().format_addr(addr), None);
+        }
+        self.image.describe(addr)
+    }
+
     /// `0xffffffff80104d21 <dst_discard+1> (net/core/dst.c:12)`.
     pub fn where_is(&self, addr: u64) -> String {
-        let (sym, src) = self.image.describe(addr);
+        let (sym, src) = self.describe(addr);
         let mut s = self.style.addr(&format!("{addr:#018x}"));
         if let Some(sym) = sym {
             s.push_str(&format!(" <{}>", self.style.sym(&sym)));
@@ -272,6 +315,28 @@ impl Session {
         s.maps = maps;
         s.probes = self.tracer.probes().iter().map(|p| p.id).collect();
         s.breakpoints = self.breakpoints.keys().copied().collect();
+    }
+}
+
+/// The guest's end of the live console stream: blocks until `input` sends bytes; EOF once
+/// real-time mode is turned off.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    pending: Vec<u8>,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pending.is_empty() {
+            match self.rx.recv() {
+                Ok(bytes) => self.pending = bytes,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Ok(n)
     }
 }
 

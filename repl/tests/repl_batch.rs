@@ -1,0 +1,204 @@
+//! `bpflab repl --batch` on the teaching kernel: every script in `tests/repl/*.bpflab` runs
+//! with `--echo --keep-going`, and its output (stdout and stderr, interleaved as written) is
+//! compared with `tests/repl/NAME.out`. Host timings (probe costs) are masked; everything
+//! else is deterministic (virtual time). `BPFLAB_BLESS=1` rewrites the golden files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn scripts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/repl")
+}
+
+/// Runs the REPL on `script` with `args`; returns (exit code, output with stderr merged).
+fn repl(args: &[&str], script: &Path) -> (i32, String) {
+    let out_path = std::env::temp_dir().join(format!(
+        "bpflab-repl-{}-{}.out",
+        std::process::id(),
+        script.file_stem().and_then(|s| s.to_str()).unwrap_or("x")
+    ));
+    let file = std::fs::File::create(&out_path).expect("temp file");
+    let status = Command::new(env!("CARGO_BIN_EXE_bpflab"))
+        .current_dir(root())
+        .arg("repl")
+        .args(args)
+        .arg("--batch")
+        .arg(script)
+        .env(
+            "XDG_CACHE_HOME",
+            std::env::temp_dir().join("bpflab-repl-cache"),
+        )
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("clone"))
+        .stderr(file)
+        .status()
+        .expect("bpflab runs");
+    let text = std::fs::read_to_string(&out_path).expect("output");
+    let _ = std::fs::remove_file(&out_path);
+    (status.code().unwrap_or(-1), text)
+}
+
+/// Masks host timings: `1234ns` words become `<ns>` (keeping the column width).
+fn mask(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut l = String::new();
+        let mut rest = line;
+        while let Some(i) = rest.find("ns") {
+            let head = &rest[..i];
+            let digits = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            let after = rest[i + 2..].chars().next();
+            if digits > 0 && after.is_none_or(|c| !c.is_alphanumeric()) {
+                l.push_str(&head[..head.len() - digits]);
+                let masked = format!("{:>w$}", "<ns>", w = digits + 2);
+                l.push_str(&masked);
+            } else {
+                l.push_str(&rest[..i + 2]);
+            }
+            rest = &rest[i + 2..];
+        }
+        l.push_str(rest);
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+fn diff(want: &str, got: &str) -> String {
+    let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
+    let first = w
+        .iter()
+        .zip(&g)
+        .position(|(a, b)| a != b)
+        .unwrap_or(w.len().min(g.len()));
+    let mut out = format!("first difference at line {}:\n", first + 1);
+    for i in first.saturating_sub(2)..(first + 4).min(w.len().max(g.len())) {
+        match (w.get(i), g.get(i)) {
+            (Some(a), Some(b)) if a == b => out.push_str(&format!("  {a}\n")),
+            (a, b) => {
+                if let Some(a) = a {
+                    out.push_str(&format!("- {a}\n"));
+                }
+                if let Some(b) = b {
+                    out.push_str(&format!("+ {b}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn golden(name: &str, want_code: i32) {
+    let script = scripts().join(format!("{name}.bpflab"));
+    let (code, out) = repl(&["--echo", "--keep-going"], &script);
+    let got = format!("{}--- exit status {code}\n", mask(&out));
+    let path = scripts().join(format!("{name}.out"));
+    if std::env::var_os("BPFLAB_BLESS").is_some() {
+        std::fs::write(&path, &got).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with BPFLAB_BLESS=1)", path.display()));
+    assert!(
+        want == got,
+        "{name}: output differs from {}\n{}",
+        path.display(),
+        diff(&want, &got)
+    );
+    assert_eq!(code, want_code, "{name}: exit status");
+}
+
+#[test]
+fn machine_commands() {
+    golden("machine", 1);
+}
+
+#[test]
+fn inspection_commands() {
+    golden("inspect", 0);
+}
+
+#[test]
+fn execution_control() {
+    golden("control", 0);
+}
+
+#[test]
+fn probe_commands() {
+    golden("probes", 0);
+}
+
+#[test]
+fn bad_commands_and_arguments_are_errors_and_the_session_goes_on() {
+    golden("errors", 1);
+}
+
+#[test]
+fn help_for_every_command() {
+    let dir = std::env::temp_dir().join(format!("bpflab-repl-help-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let script = dir.join("help.bpflab");
+    std::fs::write(&script, "help\n").expect("write");
+    let (code, out) = repl(&[], &script);
+    assert_eq!(code, 0, "{out}");
+    let names: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() > 30, "{out}");
+    let all: String = names.iter().map(|n| format!("help {n}\n")).collect();
+    std::fs::write(&script, all).expect("write");
+    let (code, out) = repl(&[], &script);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("usage: ").count(), names.len(), "{out}");
+    assert_eq!(out.matches("example: ").count(), names.len(), "{out}");
+}
+
+#[test]
+fn batch_stops_at_the_first_failing_command_without_keep_going() {
+    let dir = std::env::temp_dir().join(format!("bpflab-repl-stop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let script = dir.join("stop.bpflab");
+    std::fs::write(&script, "print 1\nprint nosuch\nprint 2\n").expect("write");
+    let (code, out) = repl(&[], &script);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("(int)1"), "{out}");
+    assert!(out.contains("no symbol 'nosuch'"), "{out}");
+    assert!(!out.contains("(int)2"), "{out}");
+    assert!(out.contains("stopped at line 2"), "{out}");
+}
+
+#[test]
+fn commands_on_a_pipe_run_like_a_batch() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bpflab"))
+        .current_dir(root())
+        .arg("repl")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bpflab runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"print init_task.comm\nbreak ip_rcv\nrun\nprint $rip == 0\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("waits");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("(char [16])\"swapper/0\""), "{stdout}");
+    assert!(stdout.contains("Breakpoint 1, 0x"), "{stdout}");
+    assert!(stderr.contains("error: "), "{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !stdout.contains('\x1b'),
+        "no colours when stdout is not a terminal"
+    );
+}
