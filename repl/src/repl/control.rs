@@ -60,15 +60,7 @@ pub fn brk(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
         let id = s.next_breakpoint;
         s.next_breakpoint += 1;
         let hits = Rc::new(Cell::new(0u64));
-        let (h, hit) = (hits.clone(), s.breakpoint_hit.clone());
-        let hook = s.machine.add_hook(
-            addr,
-            Box::new(move |hc: &mut HookContext<'_>| {
-                h.set(h.get() + 1);
-                hit.set(Some(id));
-                hc.stop();
-            }),
-        );
+        let hook = super::session::arm(&mut s.machine, id, addr, &hits, &s.breakpoint_hit);
         s.breakpoints.insert(
             id,
             Breakpoint {
@@ -404,6 +396,7 @@ pub fn restore(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplErro
         .restore(&saved.snapshot)
         .map_err(|e| ReplError::Failed(format!("cannot restore '{name}': {e}")))?;
     s.last_stop = saved.last_stop.clone();
+    s.forget_hook_stop();
     s.x_state.next = None;
     Ok(format!(
         "restored '{name}': at {} [{:.6} s]\n",

@@ -87,6 +87,9 @@ pub struct Session {
     /// Real-time mode: the write end of the guest's live console stream (idle guest time
     /// then passes no faster than host time, and `input` arrives while the guest runs).
     pub realtime: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+    /// Where the last run was stopped by a hook: the machine then skips the hooks there once
+    /// when it resumes, so a breakpoint at that place does not fire again.
+    stopped_by_hook_at: Option<u64>,
 }
 
 impl std::fmt::Debug for Session {
@@ -155,6 +158,7 @@ impl Session {
             console_at_line_start,
             live_events,
             realtime: None,
+            stopped_by_hook_at: None,
         })
     }
 
@@ -195,6 +199,7 @@ impl Session {
             .map_err(|e| ReplError::Failed(format!("cannot reboot: {e}")))?;
         self.machine.take_console();
         self.last_stop = None;
+        self.stopped_by_hook_at = None;
         self.x_state.next = None;
         Ok(())
     }
@@ -228,11 +233,54 @@ impl Session {
             ));
         }
         self.breakpoint_hit.set(None);
-        let reason = crate::images::run_interruptible(&mut self.machine, limits)?;
+        let reason = self.run_past_breakpoint(limits)?;
+        self.stopped_by_hook_at =
+            (reason == StopReason::HookRequest).then(|| self.machine.regs().rip);
         self.end_console_line();
         self.last_stop = Some(reason.clone());
         self.x_state.next = None;
         Ok(reason)
+    }
+
+    /// After a restore the machine no longer skips the hooks where it stands.
+    pub fn forget_hook_stop(&mut self) {
+        self.stopped_by_hook_at = None;
+    }
+
+    /// Runs, first leaving a breakpoint the guest sits on without having been stopped by it
+    /// (after `restore` or `boot`): its hooks are set aside for the first block.
+    fn run_past_breakpoint(&mut self, limits: Limits) -> Result<StopReason, ReplError> {
+        let rip = self.machine.regs().rip;
+        let here: Vec<u32> = self
+            .breakpoints
+            .values()
+            .filter(|b| b.addr == rip && self.stopped_by_hook_at != Some(rip))
+            .map(|b| b.id)
+            .collect();
+        if !here.is_empty() {
+            for id in &here {
+                if let Some(b) = self.breakpoints.get(id) {
+                    self.machine.remove_hook(b.hook);
+                }
+            }
+            let first = crate::images::run_interruptible(&mut self.machine, Limits::insns(1));
+            for id in &here {
+                if let Some(b) = self.breakpoints.get_mut(id) {
+                    b.hook = arm(
+                        &mut self.machine,
+                        *id,
+                        b.addr,
+                        &b.hits,
+                        &self.breakpoint_hit,
+                    );
+                }
+            }
+            let first = first?;
+            if first != StopReason::InsnBudget || limits.max_insns == Some(1) {
+                return Ok(first);
+            }
+        }
+        Ok(crate::images::run_interruptible(&mut self.machine, limits)?)
     }
 
     /// Ends a partial console line so that what follows starts on its own line.
@@ -316,6 +364,25 @@ impl Session {
         s.probes = self.tracer.probes().iter().map(|p| p.id).collect();
         s.breakpoints = self.breakpoints.keys().copied().collect();
     }
+}
+
+/// Places breakpoint `id`'s hook at `addr`: count the hit, say which, stop the guest.
+pub fn arm(
+    machine: &mut Machine,
+    id: u32,
+    addr: u64,
+    hits: &Rc<Cell<u64>>,
+    hit: &Rc<Cell<Option<u32>>>,
+) -> HookId {
+    let (h, hit) = (hits.clone(), hit.clone());
+    machine.add_hook(
+        addr,
+        Box::new(move |hc: &mut emu::HookContext<'_>| {
+            h.set(h.get() + 1);
+            hit.set(Some(id));
+            hc.stop();
+        }),
+    )
 }
 
 /// The guest's end of the live console stream: blocks until `input` sends bytes; EOF once
