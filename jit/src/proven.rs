@@ -87,10 +87,7 @@ impl<E> ProvenProgram<E> {
             match prefer_jit.then(|| JitProgram::compile_trusted(&linked, helpers)) {
                 Some(Ok(j)) => (Engine::Jit(j), None),
                 other => (
-                    Engine::Interp(
-                        Box::default(),
-                        Prepared::new(&linked, helpers)?,
-                    ),
+                    Engine::Interp(Box::default(), Prepared::new(&linked, helpers)?),
                     other.and_then(Result::err),
                 ),
             };
@@ -143,7 +140,12 @@ impl<E> ProvenProgram<E> {
         }
     }
 
+    #[inline]
     fn check_maps(&self, maps: &MapSet) -> Result<(), RunError> {
+        if self.map_regions.is_empty() {
+            // No map is baked into the code: whatever the environment lends is irrelevant.
+            return Ok(());
+        }
         let mut live = maps.iter().filter_map(|m| m.region());
         let same =
             self.map_regions.iter().all(|r| live.next() == Some(*r)) && live.next().is_none();
@@ -157,6 +159,7 @@ impl<E> ProvenProgram<E> {
     }
 
     /// Runs a seed or kprobe program: r1 = `ctx` (read-only), r2 = 0.
+    #[inline]
     pub fn run_ctx(&mut self, ctx: &[u8], env: &mut E) -> Result<u64, RunError>
     where
         E: MapEnv,
@@ -199,9 +202,34 @@ impl<E> ProvenProgram<E> {
         }
         if !self.map_regions.is_empty() {
             return Err(RunError::Jit(
-                "a program with maps needs an environment that lends them".into(),
+                "a program with maps needs an environment that lends them (run_mem_maps)".into(),
             ));
         }
+        self.enter_mem(mem, env)
+    }
+
+    /// [`ProvenProgram::run_mem`] for a program with maps, lent by the environment.
+    #[inline]
+    pub fn run_mem_maps(&mut self, mem: &mut [u8], env: &mut E) -> Result<u64, RunError>
+    where
+        E: MapEnv,
+    {
+        match self.ty.context {
+            Context::Mem { size } if size == mem.len() as u64 => {}
+            _ => {
+                return Err(RunError::Jit(format!(
+                    "memory of {} bytes for a '{}' program",
+                    mem.len(),
+                    self.ty.name
+                )))
+            }
+        }
+        self.check_maps(env.maps())?;
+        self.enter_mem(mem, env)
+    }
+
+    #[inline]
+    fn enter_mem(&mut self, mem: &mut [u8], env: &mut E) -> Result<u64, RunError> {
         let r1 = if mem.is_empty() {
             0
         } else {

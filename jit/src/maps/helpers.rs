@@ -64,13 +64,25 @@ impl<E: MapEnv> HelperImpl<E> for MapLookupElem {
         let Some((ks, _)) = sizes(cx, a[0]) else {
             return 0;
         };
-        let Some(key) = read(cx, a[1], ks) else {
-            return 0;
+        // Keys are small: read them onto the stack (the hot path of most filters).
+        let mut small = [0u8; 64];
+        let heap;
+        let key: &[u8] = if ks <= small.len() {
+            if cx.read(a[1], &mut small[..ks]).is_err() {
+                return 0;
+            }
+            &small[..ks]
+        } else {
+            let Some(k) = read(cx, a[1], ks) else {
+                return 0;
+            };
+            heap = k;
+            &heap
         };
         cx.env()
             .maps()
             .by_handle(a[0])
-            .and_then(|m| m.lookup(&key))
+            .and_then(|m| m.lookup(key))
             .unwrap_or(0)
     }
 }

@@ -130,11 +130,13 @@ impl Map {
     }
 
     /// Whether programs may only read the map's values.
+    #[inline]
     pub fn read_only(&self) -> bool {
         self.def.flags & BPF_F_RDONLY_PROG != 0
     }
 
     /// The value memory programs may touch, if the map has any.
+    #[inline]
     pub fn memory(&self) -> Option<&SlotBuf> {
         match &self.store {
             Store::Hash(t) => Some(t.values()),
@@ -146,6 +148,7 @@ impl Map {
     }
 
     /// The region of the map's value memory, for checked runs.
+    #[inline]
     pub fn region(&self) -> Option<Region> {
         let m = self.memory().filter(|m| !m.is_empty())?;
         Some(m.region(!self.read_only()))

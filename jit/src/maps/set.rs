@@ -84,6 +84,7 @@ impl MapSet {
     }
 
     /// All maps in index order.
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = &Map> {
         self.maps.iter()
     }

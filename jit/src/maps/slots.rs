@@ -103,6 +103,7 @@ impl SlotBuf {
     }
 
     /// The region covering the whole buffer, for checked runs.
+    #[inline]
     pub fn region(&self, writable: bool) -> Region {
         Region {
             start: self.base(),

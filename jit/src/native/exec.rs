@@ -47,6 +47,7 @@ impl ExecMemory {
     }
 
     /// Runs JIT code for a program the crate has proven safe for this run (see [`RunPermit`]).
+    #[inline]
     pub(crate) fn run<E>(
         &self,
         _permit: RunPermit,
@@ -68,6 +69,7 @@ impl ExecMemory {
     /// and helper arguments are safe for `r1`/`r2` (proven by the verifier or by a checked run of
     /// the same inputs), and `frame` must point to the live `RunFrame` of this run, whose
     /// environment type matches the helpers compiled into the code.
+    #[inline]
     pub unsafe fn call(&self, r1: u64, r2: u64, frame: *mut c_void) -> u64 {
         // SAFETY: the mapping is readable and executable for its whole length and starts with
         // the JIT's entry stub, which follows the System V ABI with this signature.

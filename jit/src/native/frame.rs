@@ -74,6 +74,7 @@ pub struct Region {
 
 impl Region {
     /// The region covering a slice.
+    #[inline]
     pub fn of(slice: &[u8], writable: bool) -> Self {
         Region {
             start: slice.as_ptr() as usize as u64,
@@ -149,6 +150,7 @@ impl<E> std::fmt::Debug for RunFrame<'_, E> {
 }
 
 impl<'r, E> RunFrame<'r, E> {
+    #[inline]
     pub(crate) fn new(
         env: &'r mut E,
         policy: Policy<'r>,
@@ -173,6 +175,7 @@ impl<'r, E> RunFrame<'r, E> {
     }
 
     /// The opaque pointer handed to helpers and JIT code.
+    #[inline]
     pub(crate) fn as_ptr(&mut self) -> *mut c_void {
         (self as *mut Self).cast()
     }

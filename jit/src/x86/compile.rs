@@ -91,8 +91,63 @@ struct Layout {
     func: Vec<usize>,
 }
 
+/// What the entry stub must provide, from a scan of the program.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Needs {
+    /// r6-r9 are used: save the host's rbx, r13-r15.
+    pub callee_saved: bool,
+    /// Helpers are called (or accesses checked): keep the frame in r12.
+    pub frame: bool,
+    /// Something may stop the program early: remember the stack pointer to unwind to.
+    pub abort: bool,
+}
+
+impl Needs {
+    fn of(prog: &Program, helpers: &[Option<HelperTarget>], checked: bool) -> Self {
+        let callee = |r: u8| (6..=9).contains(&r);
+        let src = |s: Src| matches!(s, Src::Reg(r) if callee(r));
+        let mut n = Needs {
+            callee_saved: false,
+            frame: checked,
+            abort: checked,
+        };
+        for (pc, ins) in prog.instrs().iter().enumerate() {
+            n.callee_saved |= match *ins {
+                Instr::Alu { dst, src: s, .. } => callee(dst) || src(s),
+                Instr::Neg { dst, .. } | Instr::End { dst, .. } | Instr::LdImm64 { dst, .. } => {
+                    callee(dst)
+                }
+                Instr::MovSx { dst, src, .. } => callee(dst) || callee(src),
+                Instr::Load { dst, base, .. } => callee(dst) || callee(base),
+                Instr::Store { base, src: s, .. } => callee(base) || src(s),
+                Instr::Atomic { base, src, .. } => callee(base) || callee(src),
+                Instr::Jcond { dst, src: s, .. } => callee(dst) || src(s),
+                Instr::Callx { reg } => callee(reg),
+                _ => false,
+            };
+            match *ins {
+                Instr::CallHelper { .. } => {
+                    n.frame = true;
+                    n.abort |= helpers
+                        .get(pc)
+                        .copied()
+                        .flatten()
+                        .is_some_and(|h| h.may_abort);
+                }
+                Instr::Callx { .. } => {
+                    n.frame = true;
+                    n.abort = true;
+                }
+                _ => {}
+            }
+        }
+        n
+    }
+}
+
 struct Compiler<'p> {
     prog: &'p Program,
+    needs: Needs,
     /// Address of `check_access::<E>` in checked mode.
     checker: Option<u64>,
     check_stub_at: usize,
@@ -106,12 +161,13 @@ struct Compiler<'p> {
     abort_at: usize,
 }
 
-/// Compiles `prog` against `helpers`, with bounds checks and a budget when `checked`.
+/// Compiles `prog` against `helpers`, with bounds checks and a budget when `checked`; also says
+/// what the code needs from its runs.
 pub(crate) fn compile<E>(
     prog: &Program,
     helpers: &Helpers<E>,
     checked: bool,
-) -> Result<Vec<u8>, JitError> {
+) -> Result<(Vec<u8>, Needs), JitError> {
     let mut targets = Vec::with_capacity(prog.len());
     for (pc, ins) in prog.instrs().iter().enumerate() {
         targets.push(match *ins {
@@ -129,8 +185,10 @@ pub(crate) fn compile<E>(
         });
     }
     let checker: crate::native::frame::AccessCheck = check_access::<E>;
+    let needs = Needs::of(prog, &targets, checked);
     let mut c = Compiler {
         prog,
+        needs,
         checker: checked.then_some(checker as usize as u64),
         check_stub_at: 0,
         budget_stub_at: 0,
@@ -146,7 +204,7 @@ pub(crate) fn compile<E>(
     for pass in 0..MAX_PASSES {
         let layout = c.pass();
         if pass > 0 && layout == c.prev {
-            return Ok(std::mem::take(&mut c.asm.code));
+            return Ok((std::mem::take(&mut c.asm.code), needs));
         }
         c.prev = layout;
         c.short_ok = true;
@@ -178,28 +236,60 @@ impl Compiler<'_> {
         layout
     }
 
-    /// The host-facing entry and the abort stub.
+    /// The host-facing entry and the abort stub. Only what the program needs is saved and set
+    /// up: r6-r9's host registers if it uses them, the frame register if it calls helpers,
+    /// the unwind point if something may abort it; registers start at 0 only in checked mode
+    /// (a verified program never reads a register it did not write).
     fn entry_stub(&mut self) {
+        let needs = self.needs;
         let a = &mut self.asm;
-        for reg in [RBP, RBX, R12, R13, R14, R15] {
+        let mut saved = vec![RBP];
+        if needs.callee_saved {
+            saved.extend([RBX, R13, R14, R15]);
+        }
+        if needs.frame {
+            saved.push(R12);
+        }
+        for &reg in &saved {
             a.push(reg); // push reg (host callee-saved)
         }
-        a.alu_ri(Alu::Sub, Op::Q, RSP, 8); // sub rsp, 8 (16-byte alignment at calls)
-        a.alu_rr(Alu::Mov, Op::Q, FRAME, RDX); // mov r12, rdx (the frame)
-        a.store_q(mem(FRAME, offsets::SAVED_RSP), RSP); // mov [r12+16], rsp
-        a.load(Op::Q, false, RBP, mem(FRAME, offsets::STACK_TOP)); // mov rbp, [r12+48] (r10)
-        for reg in [RAX, RDX, RCX, R8, RBX, R13, R14, R15] {
-            a.alu_rr(Alu::Xor, Op::W, reg, reg); // xor reg32, reg32 (r0, r3-r9 start at 0)
+        // At entry rsp is 8 mod 16; calls need 0 mod 16.
+        let pad = saved.len() % 2 == 0;
+        if pad {
+            a.alu_ri(Alu::Sub, Op::Q, RSP, 8); // sub rsp, 8
+        }
+        a.load(Op::Q, false, RBP, mem(RDX, offsets::STACK_TOP)); // mov rbp, [rdx+48] (r10)
+        if needs.frame {
+            a.alu_rr(Alu::Mov, Op::Q, FRAME, RDX); // mov r12, rdx (the frame)
+        }
+        if needs.abort {
+            a.store_q(mem(FRAME, offsets::SAVED_RSP), RSP); // mov [r12+16], rsp
+        }
+        if self.checker.is_some() {
+            // Only registers the program uses: the host's r6-r9 values are saved only then.
+            let zero: &[Reg] = if needs.callee_saved {
+                &[RAX, RDX, RCX, R8, RBX, R13, R14, R15]
+            } else {
+                &[RAX, RDX, RCX, R8]
+            };
+            for &reg in zero {
+                a.alu_rr(Alu::Xor, Op::W, reg, reg); // xor reg32, reg32 (r0, r3-r9 start at 0)
+            }
         }
         let main = self.prev.func.first().copied().unwrap_or(0);
         a.call_rel(main); // call main
         let epilogue = a.pos();
-        a.alu_ri(Alu::Add, Op::Q, RSP, 8); // add rsp, 8
-        for reg in [R15, R14, R13, R12, RBX, RBP] {
+        if pad {
+            a.alu_ri(Alu::Add, Op::Q, RSP, 8); // add rsp, 8
+        }
+        for &reg in saved.iter().rev() {
             a.pop(reg); // pop reg
         }
         a.ret(); // ret
         self.abort_at = a.pos();
+        if !needs.abort {
+            return;
+        }
         a.load(Op::Q, false, RSP, mem(FRAME, offsets::SAVED_RSP)); // mov rsp, [r12+16]
         a.load(Op::Q, false, RAX, mem(FRAME, offsets::VALUE)); // mov rax, [r12+8]
         a.jmp(epilogue, fits_short(a.pos(), epilogue)); // jmp epilogue
