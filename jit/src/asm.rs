@@ -436,9 +436,14 @@ fn parse_call(ops: &[&str], label: &mut Option<String>) -> Result<Instr, String>
     let words: Vec<&str> = op.split_whitespace().collect();
     match words[..] {
         [t] if t.starts_with('%') => Ok(Instr::Callx { reg: parse_reg(t)? }),
-        [id] | ["helper", id] => Ok(Instr::CallHelper {
-            id: parse_imm32(id)? as u32,
-        }),
+        // Helper ids are unsigned: the disassembler prints them so, and they must read back.
+        [id] | ["helper", id] => {
+            let id = match id.parse::<u32>() {
+                Ok(v) => v,
+                Err(_) => parse_imm32(id)? as u32,
+            };
+            Ok(Instr::CallHelper { id })
+        }
         ["local", t] => {
             let off = parse_target(t, label)?;
             Ok(Instr::CallLocal {

@@ -41,7 +41,7 @@ fn hex_bytes(text: &str) -> Result<Vec<u8>, ParseError> {
                     .map_err(|_| ParseError(format!("bad word '{tok}'")))?;
                 out.extend_from_slice(&w.to_le_bytes());
             } else {
-                if tok.len() % 2 != 0 {
+                if tok.len() % 2 != 0 || !tok.is_ascii() {
                     return Err(ParseError(format!("bad hex '{tok}'")));
                 }
                 for i in (0..tok.len()).step_by(2) {

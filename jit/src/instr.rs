@@ -517,6 +517,13 @@ pub fn decode(slots: &[RawInsn]) -> Result<Vec<Instr>, DecodeError> {
                 field: "source register (pseudo form)",
                 value: s.src.into(),
             })?;
+            // Only plain constants and map-value forms (offset) use the second slot's imm.
+            if !matches!(
+                kind,
+                LdImmKind::Imm64 | LdImmKind::MapValue | LdImmKind::MapIdxValue
+            ) {
+                zero(pc + 1, "lddw", "second-slot immediate", hi.imm.into())?;
+            }
             let imm = u64::from(s.imm as u32) | (u64::from(hi.imm as u32) << 32);
             out.push(Instr::LdImm64 {
                 dst: dst_w(pc, s.dst)?,

@@ -42,6 +42,8 @@ pub enum ProgramError {
     Recursion(usize),
     #[error("call chain through function at {0} is deeper than {MAX_CALL_FRAMES} frames")]
     CallsTooDeep(usize),
+    #[error("instruction {0}: lddw is not followed by its second slot")]
+    MalformedLddw(usize),
 }
 
 /// A function: the main program or a bpf-to-bpf callee, a half-open slot range.
@@ -87,6 +89,12 @@ impl Program {
         }
         if n > MAX_INSNS {
             return Err(ProgramError::TooLarge(n));
+        }
+        // Typed instructions obey the same rules as bytes (no writes to r10, registers in
+        // range, lddw pairs): check them by the decoder's own definition.
+        let round = instr::decode(&instr::encode(&instrs))?;
+        if let Some(pc) = (0..n).find(|&pc| round.get(pc) != Some(&instrs[pc])) {
+            return Err(ProgramError::MalformedLddw(pc));
         }
         let is_start = |t: usize| !matches!(instrs[t], Instr::LdImm64Hi);
 

@@ -104,12 +104,19 @@ impl<'data> LineTable<'data> {
 
     /// `file:line` of the innermost code at `addr`.
     pub fn location(&self, addr: u64) -> Result<Option<SourceLocation>, LineError> {
+        // addr2line 0.24 adds to the address internally (overflow at the very top).
+        if addr > u64::MAX - 0x1000 {
+            return Ok(None);
+        }
         Ok(self.ctx.find_location(addr)?.and_then(location))
     }
 
     /// The inline chain at `addr`, innermost first: the inlined function and its line, then
     /// each caller with its call site, ending with the out-of-line function.
     pub fn frames(&self, addr: u64) -> Result<Vec<InlineFrame>, LineError> {
+        if addr > u64::MAX - 0x1000 {
+            return Ok(Vec::new());
+        }
         let mut frames = self.ctx.find_frames(addr).skip_all_loads()?;
         let mut out = Vec::new();
         while let Some(frame) = frames.next()? {
@@ -127,6 +134,7 @@ impl<'data> LineTable<'data> {
 
     /// Line rows covering `range`, in address order.
     pub fn lines_in(&self, range: Range<u64>) -> Result<Vec<LineRow>, LineError> {
+        let range = range.start.min(u64::MAX - 0x1000)..range.end.min(u64::MAX - 0x1000);
         let mut rows = Vec::new();
         for (addr, len, loc) in self.ctx.find_location_range(range.start, range.end)? {
             if let Some(location) = location(loc) {

@@ -14,6 +14,10 @@
 /// `-EINVAL`.
 pub const EINVAL: i64 = -22;
 
+/// The longest line `bpf_trace_printk` produces (the kernel's `BPF_TRACE_PRINTK_SIZE`);
+/// longer output is truncated.
+pub const MAX_OUTPUT: usize = 1024;
+
 /// One conversion's flags and width.
 #[derive(Default, Clone, Copy)]
 struct Spec {
@@ -109,6 +113,8 @@ pub fn format(
                 .saturating_add(usize::from(d - b'0'));
             i += 1;
         }
+        // The kernel formats into a bounded buffer; so do we.
+        spec.width = spec.width.min(MAX_OUTPUT);
         let conv = *fmt.get(i).ok_or(EINVAL)?;
         i += 1;
         match conv {
@@ -157,6 +163,16 @@ pub fn format(
             }
             _ => return Err(EINVAL),
         }
+        if out.len() > MAX_OUTPUT {
+            break;
+        }
+    }
+    if out.len() > MAX_OUTPUT {
+        let mut end = MAX_OUTPUT;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
     }
     Ok(out)
 }
@@ -202,6 +218,17 @@ mod tests {
             Ok("ffff888000001000 0000000000000001 0000000000000002".into())
         );
         assert_eq!(f("%c%c", [b'o' as u64, b'k' as u64, 0]), Ok("ok".into()));
+    }
+
+    #[test]
+    fn widths_and_output_are_bounded() {
+        assert_eq!(f("%99999x", [1, 0, 0]).map(|s| s.len()), Ok(MAX_OUTPUT));
+        let huge = f("%99999999999999999999999x", [1, 0, 0]);
+        assert_eq!(huge.map(|s| s.len()), Ok(MAX_OUTPUT));
+        assert_eq!(
+            f("%1000d%1000d", [1, 2, 0]).map(|s| s.len()),
+            Ok(MAX_OUTPUT)
+        );
     }
 
     #[test]

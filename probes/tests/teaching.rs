@@ -397,3 +397,12 @@ char _license[] __attribute__((section("license"), used)) = "GPL";
     };
     assert!(has(".BTF.ext"), "no CO-RE relocation section");
 }
+
+#[test]
+fn addresses_at_the_top_of_the_address_space_have_no_line() {
+    let lines = LineTable::from_elf(common::teaching_elf()).expect("lines");
+    for a in [u64::MAX, u64::MAX - 1, u64::MAX - 0x800] {
+        assert!(lines.location(a).expect("no error").is_none());
+        assert!(lines.frames(a).expect("no error").is_empty());
+    }
+}

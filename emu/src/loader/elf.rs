@@ -122,7 +122,9 @@ impl ElfImage {
             .iter_note_headers(&bytes)
             .into_iter()
             .flatten()
-            .any(|n| n.is_ok_and(|n| n.name == "Linux"));
+            // goblin's note iterator repeats an error forever: stop at the first one.
+            .map_while(Result::ok)
+            .any(|n| n.name == "Linux");
         Ok(Self {
             name: image,
             bytes: bytes.into(),

@@ -105,6 +105,7 @@ pub(crate) fn program_error_pc(e: &ProgramError) -> usize {
         | ProgramError::CallIntoLddw { pc, .. }
         | ProgramError::FallsOffEnd { pc } => *pc,
         ProgramError::Recursion(f) | ProgramError::CallsTooDeep(f) => *f,
+        ProgramError::MalformedLddw(pc) => *pc,
         ProgramError::Decode(d) => match d {
             D::UnknownOpcode { pc, .. }
             | D::UnusedField { pc, .. }
