@@ -214,6 +214,9 @@ pub enum InputSource {
     Script(InputScript),
     /// A live host stream, read on its own thread.
     Stream(Box<dyn Read + Send>),
+    /// A recorded input log, replayed exactly: each event's bytes are injected at its
+    /// instruction count and virtual time (see [`crate::record`]).
+    Replay(Vec<InputEvent>),
 }
 
 impl std::fmt::Debug for InputSource {
@@ -221,6 +224,7 @@ impl std::fmt::Debug for InputSource {
         match self {
             InputSource::Script(s) => f.debug_tuple("Script").field(s).finish(),
             InputSource::Stream(_) => f.write_str("Stream(..)"),
+            InputSource::Replay(v) => write!(f, "Replay({} events)", v.len()),
         }
     }
 }
@@ -281,6 +285,8 @@ struct StreamState {
 enum Driver {
     Script(ScriptState),
     Stream(StreamState),
+    /// Recorded events still to inject, in order.
+    Replay(std::collections::VecDeque<InputEvent>),
 }
 
 /// Console input attached to a machine (lives in the machine's state).
@@ -353,12 +359,19 @@ impl InputDriver {
                     held: Vec::new(),
                 }))
             }
+            Some(InputSource::Replay(events)) => Some(Driver::Replay(events.into())),
         };
     }
 
     /// Console output the guest just produced. True if a waiting step can now fire (the
     /// machine should stop so the run loop injects it).
-    pub(crate) fn on_output(&mut self, out: &[u8]) -> bool {
+    /// `insns` is the clock's count, which includes the whole current block: a recorded event
+    /// inside that block makes the machine stop right after this output, where the original
+    /// run injected it (a script step that waited for this output).
+    pub(crate) fn on_output(&mut self, out: &[u8], insns: u64) -> bool {
+        if let Some(Driver::Replay(events)) = self.driver.as_ref() {
+            return events.front().is_some_and(|e| e.insns <= insns);
+        }
         let Some(Driver::Script(st)) = self.driver.as_mut() else {
             return false;
         };
@@ -393,6 +406,7 @@ impl InputDriver {
     pub(crate) fn next_due_ns(&self) -> Option<u64> {
         match &self.driver {
             Some(Driver::Script(st)) => st.due_ns,
+            Some(Driver::Replay(events)) => events.front().map(|e| e.virtual_ns),
             _ => None,
         }
     }
@@ -425,6 +439,16 @@ impl InputDriver {
                 }
                 st.arm(now_ns);
             },
+            Some(Driver::Replay(events)) => {
+                while let Some(e) = events.front() {
+                    if insns < e.insns || now_ns < e.virtual_ns {
+                        break;
+                    }
+                    if let Some(e) = events.pop_front() {
+                        bytes.extend_from_slice(&e.bytes);
+                    }
+                }
+            }
             Some(Driver::Stream(s)) => {
                 self.arrived.store(false, Ordering::Relaxed);
                 bytes.append(&mut s.held);
@@ -541,8 +565,8 @@ mod tests {
         let s = InputScript::parse("s", "@wait \"$ \"\nls\n@sleep 1us\nexit\n").unwrap();
         d.set(Some(InputSource::Script(s)), 0, &trigger);
         assert!(d.pump(10, 10).is_empty());
-        assert!(!d.on_output(b"boot... $"));
-        assert!(d.on_output(b" more"), "a match split across two outputs");
+        assert!(!d.on_output(b"boot... $", 0));
+        assert!(d.on_output(b" more", 0), "a match split across two outputs");
         assert_eq!(d.pump(20, 20), b"ls\n");
         assert_eq!(d.next_due_ns(), Some(1020));
         assert!(d.pump(30, 1019).is_empty());

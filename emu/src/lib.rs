@@ -34,6 +34,7 @@ pub mod input;
 pub mod loader;
 mod machine;
 pub mod memory;
+pub mod record;
 
 pub use cpu::Regs;
 pub use input::{InputEvent, InputScript, InputSource, ScriptError};

@@ -476,7 +476,7 @@ impl MachineState {
         if let Some(sink) = self.console.sink.as_mut() {
             sink(&out);
         }
-        let input_due = self.input.on_output(&out);
+        let input_due = self.input.on_output(&out, self.clock.insns());
         self.console.all.extend_from_slice(&out);
         self.console.tail.extend(out.iter().copied());
         while self.console.tail.len() > CONSOLE_TAIL {
@@ -688,6 +688,52 @@ pub struct Snapshot {
     devices: Devices,
     insns: u64,
     idle_ns: u64,
+}
+
+impl Snapshot {
+    /// Guest RAM as captured.
+    pub fn ram(&self) -> &[u8] {
+        &self.ram
+    }
+
+    /// Unicorn's saved CPU context (registers, descriptor tables, MSRs, FPU/SSE state): plain
+    /// data for this pinned Unicorn version, checked by size when restored.
+    pub fn cpu_context(&self) -> &[u8] {
+        &self.cpu
+    }
+
+    /// Device states.
+    pub fn devices(&self) -> &Devices {
+        &self.devices
+    }
+
+    /// Instructions executed when the snapshot was taken.
+    pub fn insns(&self) -> u64 {
+        self.insns
+    }
+
+    /// Idle virtual time skipped when the snapshot was taken (virtual time = insns + idle).
+    pub fn idle_ns(&self) -> u64 {
+        self.idle_ns
+    }
+
+    /// Rebuild a snapshot from its parts (e.g. read back from a recording); checked against the
+    /// machine when restored.
+    pub fn from_parts(
+        ram: Vec<u8>,
+        cpu_context: Vec<u8>,
+        devices: Devices,
+        insns: u64,
+        idle_ns: u64,
+    ) -> Self {
+        Self {
+            ram,
+            cpu: cpu_context,
+            devices,
+            insns,
+            idle_ns,
+        }
+    }
 }
 
 /// The machine.

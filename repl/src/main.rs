@@ -12,7 +12,9 @@ mod bpf;
 mod images;
 mod inspect;
 mod mapfmt;
+mod record;
 mod repl;
+mod replay;
 mod trace;
 
 use args::parse_duration;
@@ -61,6 +63,10 @@ enum Cmd {
     },
     /// An interactive prompt over a running guest: probes, breakpoints, memory, types.
     Repl(repl::ReplArgs),
+    /// Run a guest and write a recording (image identity, input log, checkpoints).
+    Record(record::RecordArgs),
+    /// Re-execute a recording with filters attached, verifying every checkpoint.
+    Replay(replay::ReplayArgs),
     /// The eBPF engine: assemble, disassemble, run.
     #[command(subcommand)]
     Bpf(bpf::BpfCmd),
@@ -89,5 +95,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Cmd::VmlinuxH { image } => inspect::vmlinux_h(&image),
         Cmd::Bpf(b) => bpf::bpf(b),
         Cmd::Repl(a) => repl::repl(a),
+        Cmd::Record(a) => record::record(a),
+        Cmd::Replay(a) => replay::replay(a),
     }
 }

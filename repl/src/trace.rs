@@ -123,85 +123,7 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, String> {
             }
         })));
 
-    let args: Vec<AttachArg> = a
-        .attach
-        .iter()
-        .map(|s| parse_attach(s))
-        .collect::<Result<_, _>>()?;
-    let include_dirs = if args
-        .iter()
-        .any(|x| x.file.extension().is_some_and(|e| e == "c"))
-    {
-        vec![vmlinux_dir(&img)?]
-    } else {
-        Vec::new()
-    };
-    let core = |q: &jit::btf::core::CoreQuery<'_>| img.core_answer(q);
-    let opts = LoadOptions {
-        include_dirs,
-        core: Some(&core),
-        ..LoadOptions::default()
-    };
-    for arg in &args {
-        // An explicit point must exist before anything is compiled.
-        if let Some(p) = &arg.point {
-            resolve_attach(p, img.symbols()).map_err(|e| e.to_string())?;
-        }
-        let filter = load_file(&arg.file, &opts).map_err(|e| e.to_string())?;
-        let progs = filter
-            .program_index(arg.program.as_deref())
-            .map_err(|e| e.to_string())?;
-        if arg.point.is_some() && progs.len() > 1 {
-            return Err(format!(
-                "{}: {} programs; say which one with {}:PROGRAM",
-                arg.file.display(),
-                progs.len(),
-                arg.file.display()
-            ));
-        }
-        let (fi, warnings) = tracer
-            .add_filter_with(&m, filter, a.unverified)
-            .map_err(|e| e.to_string())?;
-        for w in warnings {
-            eprintln!("bpflab: warning: {w}");
-        }
-        let placements = tracer.placements(fi).map_err(|e| e.to_string())?;
-        for pi in progs {
-            let (prog_name, placement) = &placements[pi];
-            let spec = match (&arg.point, placement) {
-                (Some(p), _) => p.clone(),
-                (None, Placement::Entry(s)) => s.clone(),
-                (None, Placement::Return(s)) => format!("{s}%return"),
-                (None, Placement::Anywhere) => {
-                    return Err(format!(
-                        "{}: program '{prog_name}' does not say where to attach; use POINT={}",
-                        arg.file.display(),
-                        arg.file.display()
-                    ))
-                }
-            };
-            let points = resolve_attach(&spec, img.symbols()).map_err(|e| e.to_string())?;
-            for p in points {
-                let location = if p.offset == 0 {
-                    p.symbol.clone()
-                } else {
-                    format!("{}+{:#x}", p.symbol, p.offset)
-                };
-                tracer
-                    .attach(
-                        &mut m,
-                        &spec,
-                        p.addr,
-                        &location,
-                        p.offset == 0 && !p.is_return,
-                        p.is_return,
-                        fi,
-                        pi,
-                    )
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-    }
+    attach_all(&mut tracer, &mut m, &img, &a.attach, a.unverified)?;
     if !json {
         eprintln!(
             "bpflab: {} probe(s) attached to {}; running the guest",
@@ -230,7 +152,96 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn report(
+/// Compiles, loads and attaches every `--attach` argument (shared by `trace` and `replay`).
+pub(crate) fn attach_all(
+    tracer: &mut Tracer,
+    m: &mut emu::Machine,
+    img: &Rc<GuestImage>,
+    attach: &[String],
+    unverified: bool,
+) -> Result<(), String> {
+    let args: Vec<AttachArg> = attach
+        .iter()
+        .map(|s| parse_attach(s))
+        .collect::<Result<_, _>>()?;
+    let include_dirs = if args
+        .iter()
+        .any(|x| x.file.extension().is_some_and(|e| e == "c"))
+    {
+        vec![vmlinux_dir(img)?]
+    } else {
+        Vec::new()
+    };
+    let core = |q: &jit::btf::core::CoreQuery<'_>| img.core_answer(q);
+    let opts = LoadOptions {
+        include_dirs,
+        core: Some(&core),
+        ..LoadOptions::default()
+    };
+    for arg in &args {
+        // An explicit point must exist before anything is compiled.
+        if let Some(p) = &arg.point {
+            resolve_attach(p, img.symbols()).map_err(|e| e.to_string())?;
+        }
+        let filter = load_file(&arg.file, &opts).map_err(|e| e.to_string())?;
+        let progs = filter
+            .program_index(arg.program.as_deref())
+            .map_err(|e| e.to_string())?;
+        if arg.point.is_some() && progs.len() > 1 {
+            return Err(format!(
+                "{}: {} programs; say which one with {}:PROGRAM",
+                arg.file.display(),
+                progs.len(),
+                arg.file.display()
+            ));
+        }
+        let (fi, warnings) = tracer
+            .add_filter_with(m, filter, unverified)
+            .map_err(|e| e.to_string())?;
+        for w in warnings {
+            eprintln!("bpflab: warning: {w}");
+        }
+        let placements = tracer.placements(fi).map_err(|e| e.to_string())?;
+        for pi in progs {
+            let (prog_name, placement) = &placements[pi];
+            let spec = match (&arg.point, placement) {
+                (Some(p), _) => p.clone(),
+                (None, Placement::Entry(s)) => s.clone(),
+                (None, Placement::Return(s)) => format!("{s}%return"),
+                (None, Placement::Anywhere) => {
+                    return Err(format!(
+                        "{}: program '{prog_name}' does not say where to attach; use POINT={}",
+                        arg.file.display(),
+                        arg.file.display()
+                    ))
+                }
+            };
+            let points = resolve_attach(&spec, img.symbols()).map_err(|e| e.to_string())?;
+            for p in points {
+                let location = if p.offset == 0 {
+                    p.symbol.clone()
+                } else {
+                    format!("{}+{:#x}", p.symbol, p.offset)
+                };
+                tracer
+                    .attach(
+                        m,
+                        &spec,
+                        p.addr,
+                        &location,
+                        p.offset == 0 && !p.is_return,
+                        p.is_return,
+                        fi,
+                        pi,
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn report(
     tracer: &Tracer,
     reason: &emu::StopReason,
     m: &emu::Machine,
