@@ -20,6 +20,23 @@ pub enum BpfCmd {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Verify a program: `.s`, raw `.bin`, or every program of a clang `.o`. Prints what the
+    /// verifier proved, or the instruction it refused with the reason and the log of the
+    /// failing path (with C source lines when the object has them); exits 1 on rejection.
+    Verify {
+        file: PathBuf,
+        /// Program type: `seed` (struct bpf_context), `kprobe` (struct pt_regs) or `mem:N`
+        /// (r1 = N bytes of memory, as the conformance suites). Objects' kprobe/kretprobe
+        /// sections are always `kprobe`.
+        #[arg(long = "type", default_value = "seed")]
+        ty: String,
+        /// Print the verifier's log of every instruction processed, also on success.
+        #[arg(long)]
+        log: bool,
+        /// The guest whose DWARF types resolve an object's CO-RE relocations.
+        #[arg(long, default_value = "teaching")]
+        image: String,
+    },
     /// Disassemble raw bytecode (`.bin`).
     Disasm { file: PathBuf },
     /// Run a program (`.s` or raw `.bin`) and print r0. r1 points to the memory, r2 is its size.
@@ -91,8 +108,111 @@ fn execute(prog: &jit::Program, mem: &mut [u8], engine: Engine) -> Result<u64, S
         .map_err(|e| e.to_string())
 }
 
+/// The program type named on the command line.
+fn prog_type(name: &str) -> Result<jit::verifier::ProgType, String> {
+    if let Some(n) = name.strip_prefix("mem:") {
+        let size = n
+            .parse::<u64>()
+            .map_err(|_| format!("--type {name}: '{n}' is not a size in bytes"))?;
+        return Ok(jit::verifier::ProgType::mem(size));
+    }
+    jit::verifier::ProgType::by_name(name)
+        .ok_or_else(|| format!("--type {name}: expected seed, kprobe or mem:N"))
+}
+
+/// Verifies one program and reports; Ok(true) when it was accepted.
+fn verify_one(
+    title: &str,
+    prog: &jit::Program,
+    ty: &jit::verifier::ProgType,
+    maps: &[jit::maps::MapDef],
+    lines: Option<jit::verifier::LineInfo>,
+    log: bool,
+) -> bool {
+    use jit::verifier::{verify, LogLevel, VerifyOptions};
+    let opts = VerifyOptions {
+        log_level: if log {
+            LogLevel::All
+        } else {
+            LogLevel::Failure
+        },
+        line_info: lines,
+        ..VerifyOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let result = if ty.name == "mem" {
+        verify(prog, ty, &jit::conformance::suite_helpers(), maps, &opts)
+    } else {
+        verify(prog, ty, &probes::helpers::probe_helpers(), maps, &opts)
+    };
+    let took = started.elapsed();
+    match result {
+        Ok(v) => {
+            if log {
+                print!("{}", v.log);
+            }
+            println!(
+                "{title}: verified as '{}': {} instructions, {} processed in {:.2} ms, stack {} bytes",
+                ty.name,
+                prog.len(),
+                v.processed,
+                took.as_secs_f64() * 1e3,
+                v.stack_depth.iter().max().copied().unwrap_or(0)
+            );
+            true
+        }
+        Err(e) => {
+            print!("{}", e.log);
+            println!("{title}: rejected: {e}");
+            false
+        }
+    }
+}
+
+fn verify_file(file: &Path, ty: &str, log: bool, image: &str) -> Result<ExitCode, String> {
+    let ty = prog_type(ty)?;
+    let shown = file.display().to_string();
+    let mut all_ok = true;
+    if file.extension().is_some_and(|e| e == "o") {
+        let bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
+        let (name, elf) = crate::images::read(image)?;
+        let img = probes::image::GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?;
+        let core = |q: &jit::btf::core::CoreQuery<'_>| img.core_answer(q);
+        let opts = probes::load::LoadOptions {
+            core: Some(&core),
+            ..probes::load::LoadOptions::default()
+        };
+        let filter = probes::load::load_object(&shown, &bytes, &opts).map_err(|e| e.to_string())?;
+        let defs: Vec<_> = filter.maps.iter().map(|m| m.def().clone()).collect();
+        for p in &filter.programs {
+            let pty = match p.ctx {
+                probes::context::ContextKind::PtRegs => jit::verifier::ProgType::kprobe(),
+                probes::context::ContextKind::Seed => ty.clone(),
+            };
+            let lines = p.clone();
+            let hook: jit::verifier::LineInfo = std::sync::Arc::new(move |pc| lines.line_of(pc));
+            let title = format!("{shown}: {} ({})", p.name, p.section);
+            all_ok &= verify_one(&title, &p.program, &pty, &defs, Some(hook), log);
+        }
+    } else {
+        let prog = load_program(file)?;
+        all_ok = verify_one(&shown, &prog, &ty, &[], None, log);
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, String> {
     match cmd {
+        BpfCmd::Verify {
+            file,
+            ty,
+            log,
+            image,
+        } => return verify_file(&file, &ty, log, &image),
         BpfCmd::Asm { file, output } => {
             let prog = load_program(&file)?;
             std::fs::write(&output, prog.to_bytes())

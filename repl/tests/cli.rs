@@ -211,3 +211,47 @@ fn trace_refuses_unverifiable_filters_unless_asked_and_then_checks_every_access(
     assert_eq!(probe["hits"], probe["errors"], "every hit faults, checked");
     assert!(out.contains("\"type\":\"error\""), "errors are events too");
 }
+
+#[test]
+fn bpf_verify_accepts_safe_programs_and_explains_rejections() {
+    let (code, out, err) = bpflab(&["bpf", "verify", "--type", "mem:8", &example("sum.s")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("verified as 'mem'"), "{out}");
+    let dir = std::env::temp_dir().join(format!("bpflab-cli-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let bad = dir.join("uninit.s");
+    std::fs::write(&bad, "mov %r1, %r7\nmov %r0, 0\nexit\n").expect("write");
+    let (code, out, _) = bpflab(&["bpf", "verify", bad.to_str().expect("utf8")]);
+    assert_eq!(code, 1);
+    assert!(out.contains("rejected: instruction 0"), "{out}");
+    assert!(out.contains("r7"), "names the register: {out}");
+    let (code, _, err) = bpflab(&["bpf", "verify", "--type", "nonsense", &example("sum.s")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("expected seed, kprobe or mem:N"), "{err}");
+    // A clang object: each program with its type; C source lines in the log on rejection.
+    let c = dir.join("leak.bpf.c");
+    std::fs::write(
+        &c,
+        "#include \"bpflab.h\"\nSEC(\"kprobe/dst_discard\")\nint leak(struct pt_regs *ctx)\n{\n\treturn (long)ctx;\n}\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n",
+    )
+    .expect("write");
+    let obj = dir.join("leak.o");
+    let include = format!("{}/../probes/include", env!("CARGO_MANIFEST_DIR"));
+    let built = Command::new("clang")
+        .args(["-O2", "-g", "-target", "bpf", "-I", &include, "-c"])
+        .arg(&c)
+        .arg("-o")
+        .arg(&obj)
+        .status();
+    if !built.is_ok_and(|s| s.success()) {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "clang failed");
+        return;
+    }
+    let (code, out, _) = bpflab(&["bpf", "verify", obj.to_str().expect("utf8")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("leak (kprobe/dst_discard): rejected"), "{out}");
+    assert!(
+        out.contains("leak.bpf.c:5"),
+        "C source line in the log: {out}"
+    );
+}
