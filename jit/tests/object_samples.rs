@@ -16,7 +16,7 @@ use jit::object::{Object, ProgKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SAMPLES: &str = "/work/shared/bpf-samples";
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/bpf-samples");
 
 fn clang_available() -> bool {
     let ok = Command::new("clang")
