@@ -48,7 +48,11 @@ fn check_bytes(def: &MapDef, size: u64, count: u64) -> Result<(), MapError> {
 
 impl Map {
     /// Checks `def` as the kernel does at map creation and preallocates the map.
-    pub fn new(def: MapDef) -> Result<Self, MapError> {
+    pub fn new(mut def: MapDef) -> Result<Self, MapError> {
+        // A perf event array without a size gets one slot per CPU, as libbpf sizes it.
+        if def.kind == MapKind::PerfEventArray && def.max_entries == 0 {
+            def.max_entries = 1;
+        }
         let (ks, vs, n) = (def.key_size, def.value_size, def.max_entries);
         if n == 0 {
             return Err(bad(&def, "max_entries is 0"));
