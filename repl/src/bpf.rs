@@ -37,7 +37,7 @@ pub enum BpfCmd {
         #[arg(long, default_value = "teaching")]
         image: String,
     },
-    /// Disassemble raw bytecode (`.bin`).
+    /// Disassemble raw bytecode (`.bin`), assembly (`.s`) or every program of a clang `.o`.
     Disasm { file: PathBuf },
     /// Run a program (`.s` or raw `.bin`) and print r0. r1 points to the memory, r2 is its size.
     Run {
@@ -217,6 +217,28 @@ pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, String> {
             let prog = load_program(&file)?;
             std::fs::write(&output, prog.to_bytes())
                 .map_err(|e| format!("{}: {e}", output.display()))?;
+        }
+        BpfCmd::Disasm { file } if file.extension().is_some_and(|e| e == "o") => {
+            // Every program of a clang object, linked, with its C source lines.
+            let shown = file.display().to_string();
+            let bytes = std::fs::read(&file).map_err(|e| format!("{shown}: {e}"))?;
+            let obj = jit::object::Object::parse(&bytes).map_err(|e| format!("{shown}: {e}"))?;
+            for p in &obj.programs {
+                println!("{} ({}):", p.name, p.section);
+                let listing = jit::disasm::listing(p.program.instrs());
+                for (pc, line) in listing.lines().enumerate() {
+                    if let Some((_, src)) = p.lines.iter().find(|(at, _)| *at == pc) {
+                        println!(
+                            "; {}:{}: {}",
+                            src.file.rsplit('/').next().unwrap_or(&src.file),
+                            src.line,
+                            src.text.trim()
+                        );
+                    }
+                    println!("{line}");
+                }
+                println!();
+            }
         }
         BpfCmd::Disasm { file } => {
             let prog = load_program(&file)?;

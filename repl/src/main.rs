@@ -9,6 +9,7 @@
 mod args;
 mod boot;
 mod bpf;
+mod image_cmd;
 mod images;
 mod inspect;
 mod mapfmt;
@@ -67,12 +68,30 @@ enum Cmd {
     Record(record::RecordArgs),
     /// Re-execute a recording with filters attached, verifying every checkpoint.
     Replay(replay::ReplayArgs),
+    /// Build guest images, or describe one.
+    #[command(subcommand)]
+    Image(image_cmd::ImageCmd),
     /// The eBPF engine: assemble, disassemble, run.
     #[command(subcommand)]
     Bpf(bpf::BpfCmd),
 }
 
 fn main() -> ExitCode {
+    // `bpflab ... | head`: a closed stdout ends the program quietly, as for any Unix tool
+    // (Rust ignores SIGPIPE, so println! would otherwise panic).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -93,6 +112,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Cmd::Trace(a) => trace::trace(a),
         Cmd::Types { image, name } => inspect::types(&image, &name),
         Cmd::VmlinuxH { image } => inspect::vmlinux_h(&image),
+        Cmd::Image(c) => image_cmd::image(c),
         Cmd::Bpf(b) => bpf::bpf(b),
         Cmd::Repl(a) => repl::repl(a),
         Cmd::Record(a) => record::record(a),

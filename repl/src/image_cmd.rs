@@ -1,0 +1,99 @@
+//! `bpflab image build linux|teaching` and `bpflab image info PATH`.
+//!
+//! Building runs the checked-in recipes (`guest-images/linux/build.sh`, the teaching kernel's
+//! Makefile) from the source tree bpflab was built from; the Linux build installs what it needs
+//! from Debian and caches its output outside git (see `guest-images/linux/build.sh`).
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+#[derive(clap::Subcommand)]
+pub enum ImageCmd {
+    /// Build a guest: `linux` (Linux 6.1 from Debian's linux-source + a busybox initramfs, cached)
+    /// or `teaching` (the teaching kernel, into DIR).
+    Build {
+        /// `linux` or `teaching`.
+        which: String,
+        /// Output directory for `teaching` (default: ./teaching-build).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Describe a kernel image: boot protocol, entry, segments, symbols, DWARF.
+    Info {
+        /// `teaching`, `linux` or a path.
+        image: String,
+    },
+}
+
+fn source_tree() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+pub fn image(cmd: ImageCmd) -> Result<ExitCode, String> {
+    match cmd {
+        ImageCmd::Build { which, out } => {
+            let status = match which.as_str() {
+                "linux" => Command::new("bash")
+                    .arg(source_tree().join("guest-images/linux/build.sh"))
+                    .status(),
+                "teaching" => {
+                    let out = out.unwrap_or_else(|| "teaching-build".into());
+                    let abs =
+                        std::path::absolute(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+                    let st = Command::new("make")
+                        .arg("-C")
+                        .arg(source_tree().join("guest-images/teaching"))
+                        .arg(format!("O={}", abs.display()))
+                        .status();
+                    if st.as_ref().is_ok_and(|s| s.success()) {
+                        println!("{}", abs.join("teaching.elf").display());
+                    }
+                    st
+                }
+                other => {
+                    return Err(format!(
+                        "no recipe for '{other}': expected linux or teaching"
+                    ))
+                }
+            }
+            .map_err(|e| format!("cannot run the {which} build: {e}"))?;
+            Ok(if status.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        ImageCmd::Info { image } => {
+            let (name, bytes) = crate::images::read(&image)?;
+            let size = bytes.len();
+            let kernel =
+                emu::KernelImage::parse(&name, bytes.clone()).map_err(|e| e.to_string())?;
+            let img =
+                probes::image::GuestImage::new(&name, bytes).map_err(|e| format!("{name}: {e}"))?;
+            println!("image      {name} ({:.1} MB)", size as f64 / 1e6);
+            println!("protocol   {:?}", kernel.protocol());
+            println!("symbols    {}", img.symbols().len());
+            match img.types() {
+                Ok(t) => println!("DWARF      {} compilation units", t.unit_count()),
+                Err(e) => println!("DWARF      none ({e})"),
+            }
+            println!(
+                "CFI        {}",
+                if img.unwinder().has_cfi() {
+                    "yes (stacks unwound with DWARF call-frame information)"
+                } else {
+                    "no (stacks unwound with frame pointers)"
+                }
+            );
+            let layout = img.task_layout();
+            match layout.current_task {
+                Some(a) => println!(
+                    "current    current_task at {a:#x} (task_struct pid +{}, tgid +{}, comm +{})",
+                    layout.pid_offset, layout.tgid_offset, layout.comm_offset
+                ),
+                None => println!("current    unknown (pid/comm helpers return 0 and \"\")"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
