@@ -212,26 +212,14 @@ impl Interpreter {
         env: &mut E,
         budget: Option<u64>,
     ) -> Result<u64, RunError> {
-        self.regions.clear();
-        self.regions.push(Region::of(&self.stack, true));
-        if !mem.is_empty() {
-            self.regions.push(Region::of(mem, true));
-        }
-        self.regions.extend_from_slice(extra);
-        let regions = std::mem::take(&mut self.regions);
         // An empty memory is passed as NULL, as uBPF does.
         let r1 = if mem.is_empty() {
             0
         } else {
             mem.as_mut_ptr() as usize as u64
         };
-        let r2 = mem.len() as u64;
-        let result = {
-            let mut frame = RunFrame::new(env, Policy::Checked(&regions), &prog.callx);
-            self.run_loop::<E, true>(prog, r1, r2, &mut frame, budget.unwrap_or(u64::MAX))
-        };
-        self.regions = regions;
-        result
+        let input = (!mem.is_empty()).then(|| Region::of(mem, true));
+        self.run::<E, true>(prog, (r1, mem.len() as u64), input, extra, env, budget)
     }
 
     /// Runs with a read-only context: r1 = address of `ctx`, r2 = 0; every access is checked
@@ -245,18 +233,9 @@ impl Interpreter {
         env: &mut E,
         budget: Option<u64>,
     ) -> Result<u64, RunError> {
-        self.regions.clear();
-        self.regions.push(Region::of(&self.stack, true));
-        self.regions.push(Region::of(ctx, false));
-        self.regions.extend_from_slice(extra);
-        let regions = std::mem::take(&mut self.regions);
         let r1 = ctx.as_ptr() as usize as u64;
-        let result = {
-            let mut frame = RunFrame::new(env, Policy::Checked(&regions), &prog.callx);
-            self.run_loop::<E, true>(prog, r1, 0, &mut frame, budget.unwrap_or(u64::MAX))
-        };
-        self.regions = regions;
-        result
+        let input = Some(Region::of(ctx, false));
+        self.run::<E, true>(prog, (r1, 0), input, extra, env, budget)
     }
 
     /// Runs without checks: only for programs whose accesses are proven safe for these inputs
@@ -264,10 +243,23 @@ impl Interpreter {
     pub(crate) fn run_trusted<E>(
         &mut self,
         prog: &Prepared,
+        r: (u64, u64),
+        input: Option<Region>,
+        extra: &[Region],
+        env: &mut E,
+    ) -> Result<u64, RunError> {
+        self.run::<E, false>(prog, r, input, extra, env, None)
+    }
+
+    /// One run: the regions (checked against, or told to helpers), the frame, the loop.
+    fn run<E, const CHECKED: bool>(
+        &mut self,
+        prog: &Prepared,
         (r1, r2): (u64, u64),
         input: Option<Region>,
         extra: &[Region],
         env: &mut E,
+        budget: Option<u64>,
     ) -> Result<u64, RunError> {
         self.regions.clear();
         self.regions.push(Region::of(&self.stack, true));
@@ -275,8 +267,13 @@ impl Interpreter {
         self.regions.extend_from_slice(extra);
         let regions = std::mem::take(&mut self.regions);
         let result = {
-            let mut frame = RunFrame::new(env, Policy::Trusted(&regions), &prog.callx);
-            self.run_loop::<E, false>(prog, r1, r2, &mut frame, u64::MAX)
+            let policy = if CHECKED {
+                Policy::Checked(&regions)
+            } else {
+                Policy::Trusted(&regions)
+            };
+            let mut frame = RunFrame::new(env, policy, &prog.callx);
+            self.run_loop::<E, CHECKED>(prog, r1, r2, &mut frame, budget.unwrap_or(u64::MAX))
         };
         self.regions = regions;
         result

@@ -71,35 +71,6 @@ fn parse_attach(arg: &str) -> Result<AttachArg, String> {
     })
 }
 
-/// A stable 64-bit FNV-1a hash, for cache keys.
-fn fnv64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// Writes the image's vmlinux.h into a cache directory keyed by the image, once.
-fn vmlinux_dir(img: &GuestImage) -> Result<PathBuf, String> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    let dir = base
-        .join("bpflab/vmlinux")
-        .join(format!("{:016x}", fnv64(img.bytes())));
-    let file = dir.join("vmlinux.h");
-    if !file.exists() {
-        let text = img
-            .vmlinux_h()
-            .map_err(|e| format!("{}: cannot write vmlinux.h: {e}", img.name()))?;
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let tmp = dir.join(format!("vmlinux.h.{}", std::process::id()));
-        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &file).map_err(|e| format!("{}: {e}", file.display()))?;
-    }
-    Ok(dir)
-}
-
 pub fn trace(a: TraceArgs) -> Result<ExitCode, String> {
     let crate::images::Booted {
         machine: mut m,
@@ -168,7 +139,7 @@ pub(crate) fn attach_all(
         .iter()
         .any(|x| x.file.extension().is_some_and(|e| e == "c"))
     {
-        vec![vmlinux_dir(img)?]
+        vec![crate::images::vmlinux_dir(img)?]
     } else {
         Vec::new()
     };

@@ -95,41 +95,13 @@ impl<E> JitProgram<E> {
         env: &mut E,
         budget: Option<u64>,
     ) -> Result<u64, RunError> {
-        if !self.checked {
-            return Err(RunError::Jit(
-                "this program was compiled without checks".into(),
-            ));
-        }
-        self.regions.clear();
-        self.regions.push(Region::of(&self.stack, true));
-        if !mem.is_empty() {
-            self.regions.push(Region::of(mem, true));
-        }
-        self.regions.extend_from_slice(extra);
-        let regions = std::mem::take(&mut self.regions);
         let r1 = if mem.is_empty() {
             0
         } else {
             mem.as_mut_ptr() as usize as u64
         };
-        let r2 = mem.len() as u64;
-        let result = {
-            let mut frame = RunFrame::new(env, Policy::Checked(&regions), &self.callx);
-            frame.hdr.budget = budget.unwrap_or(u64::MAX);
-            // Checked code proves its own accesses safe as it runs.
-            let top = stack_top(&mut self.stack);
-            enter(
-                &self.exec,
-                top,
-                RunPermit::proven(),
-                r1,
-                r2,
-                &mut frame,
-                budget,
-            )
-        };
-        self.regions = regions;
-        result
+        let input = (!mem.is_empty()).then(|| Region::of(mem, true));
+        self.run_checked_with((r1, mem.len() as u64), input, extra, env, budget)
     }
 
     /// Runs checked code with a read-only context: r1 = address of `ctx`, r2 = 0, every access
@@ -141,34 +113,25 @@ impl<E> JitProgram<E> {
         env: &mut E,
         budget: Option<u64>,
     ) -> Result<u64, RunError> {
+        let r1 = ctx.as_ptr() as usize as u64;
+        self.run_checked_with((r1, 0), Some(Region::of(ctx, false)), extra, env, budget)
+    }
+
+    fn run_checked_with(
+        &mut self,
+        r: (u64, u64),
+        input: Option<Region>,
+        extra: &[Region],
+        env: &mut E,
+        budget: Option<u64>,
+    ) -> Result<u64, RunError> {
         if !self.checked {
             return Err(RunError::Jit(
                 "this program was compiled without checks".into(),
             ));
         }
-        self.regions.clear();
-        self.regions.push(Region::of(&self.stack, true));
-        self.regions.push(Region::of(ctx, false));
-        self.regions.extend_from_slice(extra);
-        let regions = std::mem::take(&mut self.regions);
-        let r1 = ctx.as_ptr() as usize as u64;
-        let result = {
-            let mut frame = RunFrame::new(env, Policy::Checked(&regions), &self.callx);
-            frame.hdr.budget = budget.unwrap_or(u64::MAX);
-            let top = stack_top(&mut self.stack);
-            // Checked code proves its own accesses safe as it runs.
-            enter(
-                &self.exec,
-                top,
-                RunPermit::proven(),
-                r1,
-                0,
-                &mut frame,
-                budget,
-            )
-        };
-        self.regions = regions;
-        result
+        // Checked code proves its own accesses safe as it runs.
+        self.run(RunPermit::proven(), r, input, extra, true, env, budget)
     }
 
     /// Runs code for a verified program (no checks). `input` is the context or memory r1
@@ -176,14 +139,31 @@ impl<E> JitProgram<E> {
     pub(crate) fn run_trusted(
         &mut self,
         permit: RunPermit,
-        (r1, r2): (u64, u64),
+        r: (u64, u64),
         input: Option<Region>,
         extra: &[Region],
         env: &mut E,
     ) -> Result<u64, RunError> {
+        self.run(permit, r, input, extra, false, env, None)
+    }
+
+    /// One run: the regions (for checks, and for helpers telling program memory apart), the
+    /// frame, the call, and the frame's abort state turned into the result.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn run(
+        &mut self,
+        permit: RunPermit,
+        (r1, r2): (u64, u64),
+        input: Option<Region>,
+        extra: &[Region],
+        checked: bool,
+        env: &mut E,
+        budget: Option<u64>,
+    ) -> Result<u64, RunError> {
         self.regions.clear();
-        // Only helpers ask which memory is the program's.
-        if self.calls_helpers {
+        // Trusted code without helpers never asks which memory is the program's.
+        if checked || self.calls_helpers {
             self.regions.push(Region::of(&self.stack, true));
             self.regions.extend(input);
             self.regions.extend_from_slice(extra);
@@ -191,8 +171,14 @@ impl<E> JitProgram<E> {
         let regions = std::mem::take(&mut self.regions);
         let top = stack_top(&mut self.stack);
         let result = {
-            let mut frame = RunFrame::new(env, Policy::Trusted(&regions), &self.callx);
-            enter(&self.exec, top, permit, r1, r2, &mut frame, None)
+            let policy = if checked {
+                Policy::Checked(&regions)
+            } else {
+                Policy::Trusted(&regions)
+            };
+            let mut frame = RunFrame::new(env, policy, &self.callx);
+            frame.hdr.budget = budget.unwrap_or(u64::MAX);
+            enter(&self.exec, top, permit, r1, r2, &mut frame, budget)
         };
         self.regions = regions;
         result

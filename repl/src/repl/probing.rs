@@ -8,35 +8,8 @@ use super::commands::Invocation;
 use super::session::{LoadedFilter, Session};
 use super::{fail, ReplError};
 use probes::attach::resolve_attach;
-use probes::image::GuestImage;
 use probes::load::{load_asm, load_file, Filter, LoadOptions, Placement};
 use std::path::{Path, PathBuf};
-
-/// A stable 64-bit FNV-1a hash, for the cache key of an image's `vmlinux.h`.
-fn fnv64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// The directory holding the image's `vmlinux.h` (written once, in the user's cache).
-fn vmlinux_dir(img: &GuestImage) -> Result<PathBuf, String> {
-    let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
-    let dir = base
-        .join("bpflab/vmlinux")
-        .join(format!("{:016x}", fnv64(img.bytes())));
-    let file = dir.join("vmlinux.h");
-    if !file.exists() {
-        let text = img
-            .vmlinux_h()
-            .map_err(|e| format!("{}: cannot write vmlinux.h: {e}", img.name()))?;
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let tmp = dir.join(format!("vmlinux.h.{}", std::process::id()));
-        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &file).map_err(|e| format!("{}: {e}", file.display()))?;
-    }
-    Ok(dir)
-}
 
 /// `FILE` or `FILE:PROGRAM`.
 fn split_program(arg: &str) -> Result<(PathBuf, Option<String>), String> {
@@ -64,7 +37,7 @@ fn load(s: &Session, program: &str) -> Result<(Filter, Option<String>), String> 
     }
     let (path, prog) = split_program(program)?;
     let include_dirs = if path.extension().is_some_and(|e| e == "c") {
-        vec![vmlinux_dir(&s.image)?]
+        vec![crate::images::vmlinux_dir(&s.image)?]
     } else {
         Vec::new()
     };
