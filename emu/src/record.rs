@@ -35,8 +35,9 @@ mod session;
 
 pub use checkpoint::{regs_fields, PageHasher, PAGE_SIZE};
 pub use format::{
-    parse, read_file, to_bytes, write_file, Checkpoint, EndInfo, FileIdentity, Header, ImageIdentity, RecordWriter,
-    RecordedConfig, Recording, SectionSizes, SnapshotBlob, FORMAT_VERSION, MAGIC,
+    parse, read_file, to_bytes, write_file, Checkpoint, EndInfo, FileIdentity, Header,
+    ImageIdentity, RecordWriter, RecordedConfig, Recording, SectionSizes, SnapshotBlob,
+    FORMAT_VERSION, MAGIC,
 };
 pub use session::{
     replay, Divergence, PageDiff, RecordSummary, Recorder, RegDiff, ReplayOutcome, Until,
