@@ -115,11 +115,10 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, String> {
         _ => format!("{a:#x}"),
     };
     report(&tracer, &reason, &m, host, json, &describe);
-    Ok(match reason {
-        emu::StopReason::Exit(0) | emu::StopReason::TimeBudget | emu::StopReason::HostRequest => {
-            ExitCode::SUCCESS
-        }
-        _ => ExitCode::FAILURE,
+    Ok(if crate::images::clean_stop(&reason) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 

@@ -26,9 +26,32 @@ fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
+/// The same examples on the Linux guest (`bpflab image build linux`), where they make sense.
+const LINUX_CASES: &[(&str, &[&str])] = &[
+    (
+        "linux/dst_discard",
+        &["dst_discard=examples/dst_discard.bpf.c"],
+    ),
+    (
+        "linux/syscalls_by_comm",
+        &["examples/syscalls_by_comm.bpf.c"],
+    ),
+    ("linux/read_latency", &["examples/read_latency.bpf.c"]),
+    ("linux/openat_files", &["examples/openat_files.bpf.c"]),
+    ("linux/bad_pointer", &["ip_rcv=examples/bad_pointer.bpf.c"]),
+];
+
 fn trace(attach: &[&str]) -> Result<String, String> {
+    trace_on("teaching", attach)
+}
+
+fn trace_on(image: &str, attach: &[&str]) -> Result<String, String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bpflab"));
-    cmd.current_dir(root()).arg("trace");
+    cmd.current_dir(root())
+        .stdin(std::process::Stdio::null())
+        .arg("trace")
+        .arg("--image")
+        .arg(image);
     for a in attach {
         cmd.arg("--attach").arg(a);
     }
@@ -41,7 +64,10 @@ fn trace(attach: &[&str]) -> Result<String, String> {
     // timings masked.
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str("--- stderr (host timings masked)\n");
-    for line in stderr.lines().filter(|l| !l.starts_with("bpflab: ")) {
+    for line in stderr
+        .lines()
+        .filter(|l| !l.starts_with("bpflab: ") && !l.starts_with("linux-image: "))
+    {
         let line = match line.strip_suffix("ns") {
             Some(rest) => format!(
                 "{} <ns>",
@@ -94,10 +120,35 @@ fn diff(want: &str, got: &str) -> String {
 
 #[test]
 fn every_example_matches_its_golden_output() {
+    check_goldens("teaching", CASES);
+}
+
+/// Needs the Linux image; without it the test is skipped with a message, unless
+/// `BPFLAB_REQUIRE_LINUX=1` (CI builds the image first), where it fails.
+#[test]
+fn the_examples_match_their_golden_output_on_linux() {
+    let image = std::env::var_os("BPFLAB_LINUX_IMAGE_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::PathBuf::from(h).join(".cache/bpflab/linux-latest"))
+        });
+    if !image.is_some_and(|d| d.join("vmlinux").is_file()) {
+        assert!(
+            std::env::var_os("BPFLAB_REQUIRE_LINUX").is_none(),
+            "no Linux image: run `bpflab image build linux`"
+        );
+        eprintln!("skipping: no Linux image (bpflab image build linux)");
+        return;
+    }
+    check_goldens("linux", LINUX_CASES);
+}
+
+fn check_goldens(image: &str, cases: &[(&str, &[&str])]) {
     let bless = std::env::var_os("BPFLAB_BLESS").is_some();
     let mut failures = Vec::new();
-    for (name, attach) in CASES {
-        let got = match trace(attach) {
+    for (name, attach) in cases {
+        let got = match trace_on(image, attach) {
             Ok(o) => o,
             Err(e)
                 if e.contains("cannot run clang")
@@ -113,6 +164,9 @@ fn every_example_matches_its_golden_output() {
         };
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.txt"));
         if bless {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).expect("golden dir");
+            }
             std::fs::write(&path, &got).expect("write golden");
             continue;
         }
