@@ -3,9 +3,10 @@
 #   cmake, clang/libclang: build Unicorn (unicorn-engine crate, bindgen)
 #   gcc, make, binutils:   build the teaching kernel (guest-images/teaching)
 #   qemu-system-x86:       the teaching kernel's independent boot test (make -C guest-images/teaching test)
+#   libbpf-dev:            bpf_helpers.h for the shared BPF C samples the loader and verifier tests compile
 set -euo pipefail
 need=()
-for pkg in cmake clang libclang-dev gcc make binutils qemu-system-x86 pkg-config; do
+for pkg in cmake clang libclang-dev llvm gcc make binutils qemu-system-x86 pkg-config libbpf-dev linux-libc-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

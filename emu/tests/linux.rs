@@ -14,6 +14,10 @@ use std::time::Duration;
 fn image() -> Option<PathBuf> {
     let dir = linux::image_dir();
     if dir.is_none() {
+        assert!(
+            std::env::var_os("BPFLAB_REQUIRE_LINUX").is_none(),
+            "no Linux guest image, and BPFLAB_REQUIRE_LINUX is set"
+        );
         eprintln!(
             "skipped: no Linux guest image (run guest-images/linux/build.sh or set {})",
             linux::IMAGE_DIR_ENV
