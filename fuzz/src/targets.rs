@@ -89,6 +89,11 @@ pub const TARGETS: &[Target] = &[
     },
     #[cfg(feature = "kernel")]
     elf_target("kernel_image", kernel_image),
+    #[cfg(feature = "kernel")]
+    Target {
+        max_len: 1 << 16,
+        ..target("recording", recording, &[b"BPFLABRC"])
+    },
 ];
 
 /// The target called `name`.
@@ -805,4 +810,19 @@ mod tests {
         )));
         assert!(!reads_scratch_after_call(&prog("mov %r0, 1\nexit")));
     }
+}
+
+/// A `.bpfrec` recording -> [`emu::record::parse`]: any bytes give a recording or an error,
+/// never a panic; a parsed recording re-encodes to bytes that parse to the same recording.
+#[cfg(feature = "kernel")]
+pub fn recording(data: &[u8]) {
+    let Ok(rec) = emu::record::parse(data) else {
+        return;
+    };
+    let Ok(again) = emu::record::to_bytes(&rec) else {
+        return;
+    };
+    let back = emu::record::parse(&again).expect("a re-encoded recording parses");
+    let third = emu::record::to_bytes(&back).expect("and encodes again");
+    assert_eq!(third, again, "re-encoding is stable");
 }
