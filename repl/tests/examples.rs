@@ -41,10 +41,6 @@ const LINUX_CASES: &[(&str, &[&str])] = &[
     ("linux/bad_pointer", &["ip_rcv=examples/bad_pointer.bpf.c"]),
 ];
 
-fn trace(attach: &[&str]) -> Result<String, String> {
-    trace_on("teaching", attach)
-}
-
 fn trace_on(image: &str, attach: &[&str]) -> Result<String, String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bpflab"));
     cmd.current_dir(root())
