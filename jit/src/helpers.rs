@@ -52,6 +52,11 @@ pub enum Arg {
     Size,
     /// Like [`Arg::Size`] but zero is allowed.
     SizeOrZero,
+    /// A constant, positive size for memory the helper hands out (`bpf_ringbuf_reserve`).
+    AllocSize,
+    /// A ring-buffer record from `bpf_ringbuf_reserve`, which the helper consumes
+    /// (submit/discard): the program must not touch it afterwards.
+    RingbufRecord,
 }
 
 /// What a helper returns in r0, for the verifier.
@@ -63,6 +68,9 @@ pub enum Ret {
     Void,
     /// A pointer to a value of the map in argument 1, or NULL.
     MapValueOrNull,
+    /// A reserved record of the ring buffer in argument 1 ([`Arg::AllocSize`] bytes), or NULL;
+    /// it must be submitted or discarded before the program exits.
+    RingbufRecordOrNull,
 }
 
 /// A helper's signature.

@@ -56,6 +56,30 @@ fn helpers() -> Helpers<()> {
         Proto::new("perf_event_output", [Arg::Ctx, Arg::Map], Ret::Integer),
     )
     .register::<Zero>(
+        131,
+        Proto::new(
+            "ringbuf_reserve",
+            [Arg::Map, Arg::AllocSize, Arg::Scalar],
+            Ret::RingbufRecordOrNull,
+        ),
+    )
+    .register::<Zero>(
+        132,
+        Proto::new(
+            "ringbuf_submit",
+            [Arg::RingbufRecord, Arg::Scalar],
+            Ret::Void,
+        ),
+    )
+    .register::<Zero>(
+        133,
+        Proto::new(
+            "ringbuf_discard",
+            [Arg::RingbufRecord, Arg::Scalar],
+            Ret::Void,
+        ),
+    )
+    .register::<Zero>(
         99,
         Proto::new(
             "read_or_zero",
@@ -86,8 +110,21 @@ fn maps() -> Vec<MapDef> {
 const LOOKUP: &str =
     "mov %r1, 0|stxw [%r10-4], %r1|lddw %r1, map_idx[0]|mov %r2, %r10|add %r2, -4|call 1";
 
+/// Reserves 16 bytes of map 2 (`events`, a ring buffer): r0 = record or NULL.
+const RESERVE: &str = "lddw %r1, map_idx[2]|mov %r2, 16|mov %r3, 0|call 131";
+
 /// (program type, expected words, source).
 const CASES: &[(&str, &str, &str)] = &[
+    // --- ring-buffer records: NULL checks, bounds, release on every path, no use after ---
+    ("seed", "neither submitted nor discarded", "RESERVE|jeq %r0, 0, +1|stdw [%r0], 1|mov %r0, 0|exit"),
+    ("seed", "possibly NULL pointer r0", "RESERVE|stdw [%r0], 1|mov %r0, 0|exit"),
+    ("seed", "uninitialised register r6", "RESERVE|jeq %r0, 0, +5|mov %r6, %r0|mov %r1, %r0|mov %r2, 0|call 132|stdw [%r6], 1|mov %r0, 0|exit"),
+    ("seed", "out of bounds of the ring-buffer record", "RESERVE|jeq %r0, 0, +4|stdw [%r0+16], 1|mov %r1, %r0|mov %r2, 0|call 133|mov %r0, 0|exit"),
+    ("seed", "must be a positive constant", "lddw %r1, map_idx[2]|mov %r6, %r1|call 5|mov %r1, %r6|mov %r2, %r0|mov %r3, 0|call 131|mov %r0, 0|exit"),
+    ("seed", "reserves from a ring-buffer map", "lddw %r1, map_idx[0]|mov %r2, 16|mov %r3, 0|call 131|mov %r0, 0|exit"),
+    ("seed", "expected a ring-buffer record", "RESERVE|jeq %r0, 0, +4|mov %r1, %r0|add %r1, 8|mov %r2, 0|call 132|mov %r0, 0|exit"),
+    ("seed", "expected a ring-buffer record", "mov %r1, %r10|add %r1, -8|mov %r2, 0|call 132|mov %r0, 0|exit"),
+    ("seed", "pointer is stored", "RESERVE|jeq %r0, 0, +4|stxdw [%r0], %r10|mov %r1, %r0|mov %r2, 0|call 132|mov %r0, 0|exit"),
     // --- context: reads outside the table, writes ---
     ("seed", "invalid context access", "ldxdw %r0, [%r1+48]|exit"),
     ("seed", "invalid context access", "ldxdw %r0, [%r1-8]|exit"),
@@ -306,7 +343,9 @@ fn prog_type(name: &str) -> ProgType {
 }
 
 fn source(text: &str) -> String {
-    text.replace("LOOKUP", LOOKUP).replace('|', "\n")
+    text.replace("LOOKUP", LOOKUP)
+        .replace("RESERVE", RESERVE)
+        .replace('|', "\n")
 }
 
 /// The generated families: every size, both directions, for stack accesses.
@@ -388,6 +427,8 @@ fn every_unsafe_program_is_rejected_for_its_reason() {
 /// Safe neighbours of the rejected programs: the verifier must not refuse these.
 const ACCEPTED: &[(&str, &str)] = &[
     ("seed", "ldxdw %r0, [%r1+40]|exit"),
+    ("seed", "RESERVE|jeq %r0, 0, +4|stdw [%r0+8], 1|mov %r1, %r0|mov %r2, 0|call 132|mov %r0, 0|exit"),
+    ("seed", "RESERVE|mov %r6, %r0|jeq %r6, 0, +4|mov %r1, %r6|mov %r2, 0|call 133|ja +0|mov %r0, 0|exit"),
     ("kprobe", "ldxw %r0, [%r1+116]|ldxb %r2, [%r1+167]|exit"),
     ("seed", "LOOKUP|jeq %r0, 0, +1|ldxdw %r0, [%r0]|mov %r0, 0|exit"),
     ("seed", "LOOKUP|mov %r6, %r0|jeq %r0, 0, +2|ldxb %r1, [%r6+7]|stdw [%r6], 1|mov %r0, 0|exit"),

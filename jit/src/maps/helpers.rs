@@ -16,9 +16,9 @@
 //! handle that names no map, or an unreadable key, gives NULL / `-EINVAL` / `-EFAULT` (the
 //! verifier rules these out for verified programs).
 //!
-//! The ring buffer reserve/submit prototypes use the generic argument kinds of
-//! [`crate::helpers`] (a reserved record is returned as a scalar); the verifier needs dedicated
-//! kinds to track reserved records.
+//! A reserved ring-buffer record is a pointer the verifier tracks
+//! ([`Ret::RingbufRecordOrNull`], [`Arg::RingbufRecord`]): after the NULL check the program may
+//! read and write its bytes, and it must submit or discard it on every path before exiting.
 
 use super::{errno, MapEnv, MapError};
 use crate::helpers::{Arg, HelperCx, HelperImpl, Helpers, Proto, Ret};
@@ -243,14 +243,18 @@ pub fn register_map_helpers<E: MapEnv>(h: &mut Helpers<E>) {
     );
     h.register::<RingbufReserve>(
         ids::RINGBUF_RESERVE,
-        Proto::new("bpf_ringbuf_reserve", [Map, Scalar, Scalar], Ret::Integer),
+        Proto::new(
+            "bpf_ringbuf_reserve",
+            [Map, AllocSize, Scalar],
+            Ret::RingbufRecordOrNull,
+        ),
     );
     h.register::<RingbufSubmit>(
         ids::RINGBUF_SUBMIT,
-        Proto::new("bpf_ringbuf_submit", [Anything, Scalar], Ret::Void).may_abort(),
+        Proto::new("bpf_ringbuf_submit", [RingbufRecord, Scalar], Ret::Void).may_abort(),
     );
     h.register::<RingbufDiscard>(
         ids::RINGBUF_DISCARD,
-        Proto::new("bpf_ringbuf_discard", [Anything, Scalar], Ret::Void).may_abort(),
+        Proto::new("bpf_ringbuf_discard", [RingbufRecord, Scalar], Ret::Void).may_abort(),
     );
 }

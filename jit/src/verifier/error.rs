@@ -72,6 +72,8 @@ pub enum Reason {
     Lddw { detail: String },
     #[error("function returns a pointer to its own stack")]
     ReturnStackPointer,
+    #[error("ring-buffer record {id} is neither submitted nor discarded on this path")]
+    UnreleasedRecord { id: u32 },
 }
 
 /// A refused program: where, why, and the log of the failing path.

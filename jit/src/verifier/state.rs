@@ -22,6 +22,28 @@ pub enum PtrKind {
     Map { map: u32 },
     /// A read-write memory region of `size` bytes.
     Mem { size: u64 },
+    /// A reserved ring-buffer record of `size` bytes, or NULL; `id` names the reservation.
+    RingbufOrNull { size: u64, id: u32 },
+    /// A reserved ring-buffer record of `size` bytes, to be submitted or discarded.
+    Ringbuf { size: u64, id: u32 },
+}
+
+impl PtrKind {
+    /// The reservation a ring-buffer pointer belongs to.
+    pub fn reservation(self) -> Option<u32> {
+        match self {
+            PtrKind::RingbufOrNull { id, .. } | PtrKind::Ringbuf { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Whether the pointer may be NULL (it must be checked before use).
+    pub fn maybe_null(self) -> bool {
+        matches!(
+            self,
+            PtrKind::MapValueOrNull { .. } | PtrKind::RingbufOrNull { .. }
+        )
+    }
 }
 
 /// A pointer: its target and the offset from the target's start.
@@ -90,6 +112,8 @@ pub struct Frame {
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct State {
     pub frames: Vec<Frame>,
+    /// Ring-buffer reservations not yet submitted or discarded (sorted ids).
+    pub refs: Vec<u32>,
 }
 
 fn slot_of(off: i64) -> (usize, usize) {
@@ -299,6 +323,13 @@ fn reg_included(old: &Reg, new: &Reg, ids: &mut IdMap) -> bool {
                     PtrKind::MapValueOrNull { map: m1, id: i1 },
                     PtrKind::MapValueOrNull { map: m2, id: i2 },
                 ) => m1 == m2 && ids.check(i1, i2),
+                (
+                    PtrKind::RingbufOrNull { size: s1, id: i1 },
+                    PtrKind::RingbufOrNull { size: s2, id: i2 },
+                )
+                | (PtrKind::Ringbuf { size: s1, id: i1 }, PtrKind::Ringbuf { size: s2, id: i2 }) => {
+                    s1 == s2 && ids.check(i1, i2)
+                }
                 (x, y) => x == y,
             };
             same && a.off.includes(&b.off)
@@ -350,6 +381,7 @@ impl State {
     pub fn entry() -> State {
         State {
             frames: vec![Frame::new(0, 0, None)],
+            refs: Vec::new(),
         }
     }
 
@@ -365,7 +397,7 @@ impl State {
 
     /// Whether `self` is covered by `old`: whatever is safe from `old` is safe from `self`.
     pub fn included_in(&self, old: &State) -> bool {
-        if self.frames.len() != old.frames.len() {
+        if self.frames.len() != old.frames.len() || self.refs.len() != old.refs.len() {
             return false;
         }
         let mut ids = IdMap::default();
@@ -427,6 +459,12 @@ impl fmt::Display for Ptr {
             }
             PtrKind::Map { map } => write!(f, "map_ptr(map={map})"),
             PtrKind::Mem { size } => write!(f, "mem(size={size}{sep}{off})"),
+            PtrKind::RingbufOrNull { size, id } => {
+                write!(f, "ringbuf_mem_or_null(id={id},size={size}{sep}{off})")
+            }
+            PtrKind::Ringbuf { size, id } => {
+                write!(f, "ringbuf_mem(id={id},size={size}{sep}{off})")
+            }
         }
     }
 }

@@ -100,6 +100,9 @@ fn ptr_region(kind: PtrKind, maps: &[MapDef]) -> String {
         }
         PtrKind::Map { map } => format!("map {map}"),
         PtrKind::Mem { size } => format!("the memory region ({size} bytes)"),
+        PtrKind::RingbufOrNull { size, .. } | PtrKind::Ringbuf { size, .. } => {
+            format!("the ring-buffer record ({size} bytes)")
+        }
     }
 }
 
@@ -544,6 +547,11 @@ impl<'a, E> Walk<'a, E> {
             }
             Instr::Exit => {
                 let r0 = self.read(st, 0)?;
+                if st.frames.len() == 1 {
+                    if let Some(&id) = st.refs.first() {
+                        return Err(Reason::UnreleasedRecord { id });
+                    }
+                }
                 if st.frames.len() == 1 && !matches!(r0, Reg::Scalar(_)) {
                     return Err(Reason::PointerLeak {
                         what:
@@ -620,7 +628,7 @@ impl<'a, E> Walk<'a, E> {
                 self.ptr_add(src_reg, p, op, &x)?
             }
             (Reg::Ptr(p), Reg::Ptr(q)) if w == Width::W64 && op == AluOp::Sub => {
-                if p.kind != q.kind || matches!(p.kind, PtrKind::MapValueOrNull { .. }) {
+                if p.kind != q.kind || p.kind.maybe_null() {
                     return Err(Reason::PointerArith {
                         reg: dst,
                         detail: "subtraction of pointers to different objects".into(),
@@ -661,7 +669,7 @@ impl<'a, E> Walk<'a, E> {
                     detail: "arithmetic on a map reference".into(),
                 })
             }
-            PtrKind::MapValueOrNull { .. } => {
+            PtrKind::MapValueOrNull { .. } | PtrKind::RingbufOrNull { .. } => {
                 return Err(Reason::PointerArith {
                     reg,
                     detail: "arithmetic on a possibly NULL pointer (check it first)".into(),
@@ -726,7 +734,7 @@ impl<'a, E> Walk<'a, E> {
                 .maps
                 .get(map as usize)
                 .map_or(0, |m| u64::from(m.value_size)),
-            PtrKind::Mem { size } => size,
+            PtrKind::Mem { size } | PtrKind::Ringbuf { size, .. } => size,
             _ => 0,
         }
     }
@@ -808,7 +816,9 @@ impl<'a, E> Walk<'a, E> {
             })
         };
         match p.kind {
-            PtrKind::MapValueOrNull { .. } => Err(Reason::NullDeref { reg: base }),
+            PtrKind::MapValueOrNull { .. } | PtrKind::RingbufOrNull { .. } => {
+                Err(Reason::NullDeref { reg: base })
+            }
             PtrKind::Map { .. } => Err(Reason::NotAPointer {
                 reg: base,
                 what: "a map reference (use a helper to reach its values)".into(),
@@ -850,7 +860,7 @@ impl<'a, E> Walk<'a, E> {
                     }
                 }
             }
-            PtrKind::MapValue { .. } | PtrKind::Mem { .. } => {
+            PtrKind::MapValue { .. } | PtrKind::Mem { .. } | PtrKind::Ringbuf { .. } => {
                 self.check_bounds(&p, extra, n as u64)?;
                 match acc {
                     Access::Read { sx } => Ok(scalar_of(sx)),
@@ -924,6 +934,31 @@ impl<'a, E> Walk<'a, E> {
                         };
                         (Some(refine(true)), Some(refine(false)))
                     }
+                    PtrKind::RingbufOrNull { size, id } => {
+                        let refine = |null: bool| {
+                            let mut s = st.clone();
+                            s.for_each_reg(|r| {
+                                if let Reg::Ptr(q) = r {
+                                    if q.kind == p.kind {
+                                        *r = if null {
+                                            Reg::constant(0)
+                                        } else {
+                                            Reg::Ptr(Ptr {
+                                                kind: PtrKind::Ringbuf { size, id },
+                                                off: q.off,
+                                            })
+                                        };
+                                    }
+                                }
+                            });
+                            // A NULL reservation holds nothing to release.
+                            if null {
+                                s.refs.retain(|&r| r != id);
+                            }
+                            s
+                        };
+                        (Some(refine(true)), Some(refine(false)))
+                    }
                     _ => (None, Some(st.clone())),
                 };
                 Ok(if cond == Cond::Eq {
@@ -933,7 +968,7 @@ impl<'a, E> Walk<'a, E> {
                 })
             }
             (Reg::Ptr(p), Reg::Ptr(q)) => {
-                if p.kind != q.kind || matches!(p.kind, PtrKind::MapValueOrNull { .. }) {
+                if p.kind != q.kind || p.kind.maybe_null() {
                     return Err(Reason::PointerCompare {
                         detail: "the pointers point to different kinds of object",
                     });
@@ -982,6 +1017,8 @@ impl<'a, E> Walk<'a, E> {
             });
         }
         let mut map: Option<u32> = None;
+        let mut alloc: Option<u64> = None;
+        let mut release: Option<u32> = None;
         let mut i = 0usize;
         while i < 5 {
             let r = (i + 1) as u8;
@@ -1003,6 +1040,32 @@ impl<'a, E> Walk<'a, E> {
                         });
                     }
                 }
+                Arg::AllocSize => match self.read(st, r)? {
+                    Reg::Scalar(sz) => match sz.as_const() {
+                        Some(n) if n > 0 && n <= MAX_PTR_OFF as u64 => alloc = Some(n),
+                        _ => return Err(bad(format!("the size {sz} must be a positive constant"))),
+                    },
+                    _ => {
+                        return Err(Reason::PointerLeak {
+                            what: "a pointer is passed to a helper as a size",
+                        })
+                    }
+                },
+                Arg::RingbufRecord => match self.read(st, r)? {
+                    Reg::Ptr(Ptr {
+                        kind: PtrKind::Ringbuf { id, .. },
+                        off,
+                    }) if off.is_const(0) => release = Some(id),
+                    Reg::Ptr(Ptr {
+                        kind: PtrKind::RingbufOrNull { .. },
+                        ..
+                    }) => return Err(Reason::NullDeref { reg: r }),
+                    v => {
+                        return Err(bad(format!(
+                            "expected a ring-buffer record from bpf_ringbuf_reserve (at its start), got {v}"
+                        )))
+                    }
+                },
                 Arg::Ctx => match self.read(st, r)? {
                     Reg::Ptr(Ptr {
                         kind: PtrKind::Ctx,
@@ -1063,8 +1126,32 @@ impl<'a, E> Walk<'a, E> {
             }
             i += 1;
         }
+        if let Some(id) = release {
+            // Submitted or discarded: every copy of the record becomes unusable.
+            st.refs.retain(|&r| r != id);
+            st.for_each_reg(|r| {
+                if matches!(r, Reg::Ptr(p) if p.kind.reservation() == Some(id)) {
+                    *r = Reg::Uninit;
+                }
+            });
+        }
         let r0 = match proto.ret {
             Ret::Integer | Ret::Void => Reg::Scalar(Scalar::unknown()),
+            Ret::RingbufRecordOrNull => {
+                let is_ringbuf = map
+                    .and_then(|m| self.maps.get(m as usize))
+                    .is_some_and(|d| d.kind == crate::maps::MapKind::RingBuf);
+                let size = alloc.filter(|_| is_ringbuf).ok_or(Reason::HelperArg {
+                    helper: proto.name,
+                    arg: 1,
+                    detail: "reserves from a ring-buffer map, with a constant size".into(),
+                })?;
+                let id = self.next_id;
+                self.next_id += 1;
+                st.refs.push(id);
+                st.refs.sort_unstable();
+                Reg::ptr(PtrKind::RingbufOrNull { size, id }, 0)
+            }
             Ret::MapValueOrNull => {
                 let m = map.ok_or(Reason::HelperArg {
                     helper: proto.name,
@@ -1129,8 +1216,12 @@ impl<'a, E> Walk<'a, E> {
                 }
                 Ok(())
             }
-            PtrKind::MapValue { .. } | PtrKind::Mem { .. } => self.check_bounds(&p, 0, max),
-            PtrKind::MapValueOrNull { .. } => Err(Reason::NullDeref { reg: r }),
+            PtrKind::MapValue { .. } | PtrKind::Mem { .. } | PtrKind::Ringbuf { .. } => {
+                self.check_bounds(&p, 0, max)
+            }
+            PtrKind::MapValueOrNull { .. } | PtrKind::RingbufOrNull { .. } => {
+                Err(Reason::NullDeref { reg: r })
+            }
             PtrKind::Ctx | PtrKind::Map { .. } => Err(bad(format!(
                 "expected a pointer to stack, map value or memory, got {p}"
             ))),

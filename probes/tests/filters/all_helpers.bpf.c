@@ -118,6 +118,20 @@ int all_helpers(struct bpf_context *ctx)
 		fail(16);
 	if (bpf_ringbuf_output(&ring, &r, sizeof(r), 0) != 0)
 		fail(17);
+	struct rec *rr = bpf_ringbuf_reserve(&ring, sizeof(*rr), 0);
+	if (rr) {
+		rr->ts = now;
+		rr->pid = pid;
+		rr->len = len;
+		bpf_ringbuf_submit(rr, 0);
+	} else {
+		fail(18);
+	}
+	struct rec *rd = bpf_ringbuf_reserve(&ring, sizeof(*rd), 0);
+	if (rd)
+		bpf_ringbuf_discard(rd, 0);
+	else
+		fail(19);
 
 	if (dumps++ == 0)
 		bpf_dump_stack(ctx);
