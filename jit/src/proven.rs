@@ -82,7 +82,15 @@ impl<E> ProvenProgram<E> {
         let mut linked = prog.clone();
         maps.resolve_program(&mut linked)
             .map_err(|e| ProveError::Maps(e.to_string()))?;
-        let map_regions = maps.regions();
+        // Only a program that names maps (lddw map_idx...) can reach their memory.
+        let uses_maps = prog.instrs().iter().any(|i| {
+            matches!(i, crate::instr::Instr::LdImm64 { kind, .. } if *kind != crate::instr::LdImmKind::Imm64)
+        });
+        let map_regions = if uses_maps {
+            maps.regions()
+        } else {
+            Vec::new()
+        };
         let (engine, jit_error) =
             match prefer_jit.then(|| JitProgram::compile_trusted(&linked, helpers)) {
                 Some(Ok(j)) => (Engine::Jit(j), None),
