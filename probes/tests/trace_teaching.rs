@@ -144,3 +144,37 @@ fn the_seeds_example_reports_devices_and_counts_per_device() {
         .sum();
     assert_eq!(total, dropped);
 }
+
+#[test]
+fn probes_come_and_go_while_the_guest_runs() {
+    let img = image();
+    let mut m = machine();
+    let mut t = Tracer::new(Some(img.clone()));
+    let f = load_asm("count.s", "mov %r0, 1\nexit").expect("assembles");
+    let (fi, _) = t.add_filter(&m, f).expect("compiles");
+    // Phase 1: one probe for the first second of guest time.
+    let first = attach_all(&mut t, &mut m, &img, "ip_rcv", fi)[0];
+    assert_eq!(
+        m.run(Limits::virtual_time(std::time::Duration::from_secs(1))),
+        StopReason::TimeBudget
+    );
+    let hits_at_1s = t.probes()[0].stats.hits;
+    assert!(hits_at_1s > 0, "ip_rcv runs in the first second");
+    // Phase 2: swap it for another probe, then run to the end.
+    t.detach(&mut m, first).expect("detaches");
+    assert!(t.detach(&mut m, first).is_err(), "a probe detaches once");
+    attach_all(&mut t, &mut m, &img, "netif_receive_skb", fi);
+    assert_eq!(m.run(Limits::none()), StopReason::Exit(0));
+    let probes = t.probes();
+    assert_eq!(probes.len(), 1, "only the new probe is left");
+    assert_eq!(probes[0].spec, "netif_receive_skb");
+    let console = String::from_utf8_lossy(m.console()).into_owned();
+    let total_rx = summary_number(&console, "InReceives");
+    // The detached probe saw only part of the run; the new one only the rest.
+    assert!(hits_at_1s < total_rx, "{hits_at_1s} of {total_rx}");
+    assert!(probes[0].stats.hits > 0);
+    assert!(
+        probes[0].stats.hits < 2000,
+        "netif_receive_skb was hooked only after 1 s"
+    );
+}
