@@ -71,7 +71,7 @@ enum Cmd {
     /// Build guest images, or describe one.
     #[command(subcommand)]
     Image(image_cmd::ImageCmd),
-    /// The eBPF engine: assemble, disassemble, run.
+    /// The eBPF engine: assemble, disassemble, verify, run.
     #[command(subcommand)]
     Bpf(bpf::BpfCmd),
 }
