@@ -290,7 +290,9 @@ impl Interpreter {
     ) -> Result<u64, RunError> {
         let slots = &prog.slots[..];
         let stack_top = self.stack.as_mut_ptr() as usize as u64 + self.stack.len() as u64;
-        let mut reg = [0u64; 11];
+        // 16 registers, indexed with `& 15`: the compiler then needs no bounds checks (slots
+        // only ever name r0-r10).
+        let mut reg = [0u64; 16];
         reg[1] = r1;
         reg[2] = r2;
         reg[10] = stack_top;
@@ -336,8 +338,8 @@ impl Interpreter {
             }
             let s = slots[pc];
             pc += 1;
-            let d = s.dst as usize;
-            let sr = s.src as usize;
+            let d = s.dst as usize & 15;
+            let sr = s.src as usize & 15;
             let imm = s.imm;
             macro_rules! jump_if {
                 ($cond:expr) => {
