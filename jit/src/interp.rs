@@ -584,7 +584,7 @@ impl Interpreter {
 }
 
 #[inline(always)]
-fn sdiv64(a: u64, b: u64) -> u64 {
+pub(crate) fn sdiv64(a: u64, b: u64) -> u64 {
     if b == 0 {
         0
     } else {
@@ -593,7 +593,7 @@ fn sdiv64(a: u64, b: u64) -> u64 {
 }
 
 #[inline(always)]
-fn smod64(a: u64, b: u64) -> u64 {
+pub(crate) fn smod64(a: u64, b: u64) -> u64 {
     if b == 0 {
         a
     } else {
@@ -602,7 +602,7 @@ fn smod64(a: u64, b: u64) -> u64 {
 }
 
 #[inline(always)]
-fn sdiv32(a: u32, b: u32) -> u32 {
+pub(crate) fn sdiv32(a: u32, b: u32) -> u32 {
     if b == 0 {
         0
     } else {
@@ -611,7 +611,7 @@ fn sdiv32(a: u32, b: u32) -> u32 {
 }
 
 #[inline(always)]
-fn smod32(a: u32, b: u32) -> u32 {
+pub(crate) fn smod32(a: u32, b: u32) -> u32 {
     if b == 0 {
         a
     } else {

@@ -386,20 +386,9 @@ pub fn concrete64(op: AluOp, a: u64, b: u64) -> u64 {
         AluOp::Mul => a.wrapping_mul(b),
         AluOp::Div => a.checked_div(b).unwrap_or(0),
         AluOp::Mod => a.checked_rem(b).unwrap_or(a),
-        AluOp::SDiv => {
-            if b == 0 {
-                0
-            } else {
-                (a as i64).wrapping_div(b as i64) as u64
-            }
-        }
-        AluOp::SMod => {
-            if b == 0 {
-                a
-            } else {
-                (a as i64).wrapping_rem(b as i64) as u64
-            }
-        }
+        // The interpreter's own definitions: the verifier's arithmetic is the ISA's.
+        AluOp::SDiv => crate::interp::sdiv64(a, b),
+        AluOp::SMod => crate::interp::smod64(a, b),
         AluOp::Or => a | b,
         AluOp::And => a & b,
         AluOp::Xor => a ^ b,
@@ -418,20 +407,8 @@ pub fn concrete32(op: AluOp, a: u32, b: u32) -> u64 {
         AluOp::Mul => a.wrapping_mul(b),
         AluOp::Div => a.checked_div(b).unwrap_or(0),
         AluOp::Mod => a.checked_rem(b).unwrap_or(a),
-        AluOp::SDiv => {
-            if b == 0 {
-                0
-            } else {
-                (a as i32).wrapping_div(b as i32) as u32
-            }
-        }
-        AluOp::SMod => {
-            if b == 0 {
-                a
-            } else {
-                (a as i32).wrapping_rem(b as i32) as u32
-            }
-        }
+        AluOp::SDiv => crate::interp::sdiv32(a, b),
+        AluOp::SMod => crate::interp::smod32(a, b),
         AluOp::Or => a | b,
         AluOp::And => a & b,
         AluOp::Xor => a ^ b,
