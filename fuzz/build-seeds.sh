@@ -2,15 +2,16 @@
 # Rebuild the checked-in seed corpora and fixtures (they are small; run this after changing a
 # sample or the teaching kernel, then review `git status fuzz`).
 #
-#   fuzz/build-seeds.sh [SHARED]     SHARED defaults to ../shared beside the repository
+#   fuzz/build-seeds.sh     (inputs: jit/tests/data, vendored in the repository)
 #
 # Needs gcc, make, clang-14 (with llvm-objcopy) and cargo.
 set -eu
 fuzz=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$fuzz")
-shared=${1:-$repo/../shared}
-samples=$shared/bpf-samples
-tests=$shared/conformance/bpf_conformance/tests
+samples=$repo/jit/tests/data/bpf-samples
+tests=$repo/jit/tests/data/conformance/bpf_conformance/tests
+# Objects name their sources relative to the repository, not a path of this machine.
+map="-ffile-prefix-map=$repo=."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 c=$fuzz/corpus
@@ -31,11 +32,11 @@ strip -o "$c/symbols/tiny-stripped.elf" "$fuzz/fixtures/tiny.elf"
 for f in "$samples"/*.bpf.c; do
 	n=$(basename "$f" .bpf.c)
 	case $n in
-	vmlinux_fake) clang-14 -O2 -g -target bpf -c "$f" -o "$tmp/$n.o" ;;
+	vmlinux_fake) clang-14 -O2 -g $map -target bpf -c "$f" -o "$tmp/$n.o" ;;
 	*)
-		clang-14 -O2 -g -target bpf -D__TARGET_ARCH_x86 -I/usr/include/x86_64-linux-gnu \
+		clang-14 -O2 -g $map -target bpf -D__TARGET_ARCH_x86 -I/usr/include/x86_64-linux-gnu \
 			-c "$f" -o "$tmp/$n.o"
-		clang-14 -O2 -g -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 \
+		clang-14 -O2 -g $map -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 \
 			-I/usr/include/x86_64-linux-gnu -c "$f" -o "$tmp/$n.v3.o"
 		;;
 	esac

@@ -1,4 +1,4 @@
-//! The machine: a Unicorn-based x86-64 system emulator for bpflab (see shared/design.md).
+//! The machine: a Unicorn-based x86-64 system emulator for bpflab (see `emu/README.md`).
 //!
 //! [`Machine`] = Unicorn x86-64 CPU + guest RAM (one host mapping, readable by the host
 //! without Unicorn) + the platform's devices (16550 UART, 8259A PIC pair, 8254 PIT, CMOS RTC,

@@ -1,4 +1,4 @@
-//! Recording and replaying guest runs (see shared/design.md, "Determinism, recording and
+//! Recording and replaying guest runs (the project's design notes, "Determinism, recording and
 //! replay").
 //!
 //! A run is a pure function of (image, configuration, input log), so a recording stores

@@ -1,7 +1,7 @@
 //! End-to-end: boot the Linux guest of guest-images/linux (vmlinux + busybox initramfs) to its
 //! workload and a clean power-off, and drive its shell with an input script.
-//! Skipped (with a message) unless the image was built: run `guest-images/linux/build.sh`, or
-//! point BPFLAB_LINUX_IMAGE_DIR at its output directory.
+//! Needs the image (`scripts/test.sh` builds it first): without it the tests fail, naming
+//! `guest-images/linux/build.sh` and BPFLAB_LINUX_IMAGE_DIR.
 #![allow(clippy::unwrap_used)]
 
 use emu::loader::linux;
@@ -11,19 +11,13 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-fn image() -> Option<PathBuf> {
-    let dir = linux::image_dir();
-    if dir.is_none() {
-        assert!(
-            std::env::var_os("BPFLAB_REQUIRE_LINUX").is_none(),
-            "no Linux guest image, and BPFLAB_REQUIRE_LINUX is set"
-        );
-        eprintln!(
-            "skipped: no Linux guest image (run guest-images/linux/build.sh or set {})",
+fn image() -> PathBuf {
+    linux::image_dir().unwrap_or_else(|| {
+        panic!(
+            "no Linux guest image: run guest-images/linux/build.sh (scripts/test.sh does) or set {}",
             linux::IMAGE_DIR_ENV
-        );
-    }
-    dir
+        )
+    })
 }
 
 fn config(cmdline: &str) -> MachineConfig {
@@ -45,9 +39,7 @@ fn symbol_addrs(m: &Machine, name: &str) -> Vec<u64> {
 
 #[test]
 fn linux_boots_runs_the_workload_and_powers_off() {
-    let Some(dir) = image() else {
-        return;
-    };
+    let dir = image();
     let mut m = Machine::boot_linux_dir(&config("console=ttyS0 bpflab.workload"), &dir).unwrap();
     let drops = Rc::new(Cell::new(0u32));
     let sites = symbol_addrs(&m, "dst_discard");
@@ -83,9 +75,7 @@ fn linux_boots_runs_the_workload_and_powers_off() {
 
 #[test]
 fn linux_shell_is_driven_by_an_input_script() {
-    let Some(dir) = image() else {
-        return;
-    };
+    let dir = image();
     let mut m = Machine::boot_linux_dir(&config("console=ttyS0"), &dir).unwrap();
     let script = InputScript::parse(
         "shell.script",

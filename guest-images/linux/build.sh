@@ -9,7 +9,7 @@
 # are missing (needs root on Debian 12). Everything is built outside git:
 #   $root/src/linux-source-6.1/             unpacked sources (shared, never modified)
 #   $root/kbuild-<hash of config + this script>/   kernel build tree (make O=)
-#   $root/linux-<hash of config + scripts>/  vmlinux, bzImage, initramfs.cpio.gz, cmdline
+#   $root/linux-<hash of config + scripts>/  vmlinux, bzImage, initramfs.cpio.gz, cmdline, manifest
 #   $root/linux-latest -> the last output directory
 # The last line printed is the output directory (also what BPFLAB_LINUX_IMAGE_DIR expects).
 set -euo pipefail
@@ -52,6 +52,17 @@ if [ ! -f "$src/Makefile" ]; then
 	mv "$src.tmp/linux-source-6.1" "$src" && rmdir "$src.tmp"
 fi
 
+# Reproducible: the same Debian source and busybox package versions give byte-identical files
+# wherever the cache lives. The build's date is the source tarball's (dpkg sets it from the
+# package, so it moves only with the package version); user, host and build counter are fixed;
+# the source and build directories are mapped to fixed names in DWARF and in __FILE__.
+build_date=$(date -u -d "@$(stat -c %Y /usr/src/linux-source-6.1.tar.xz)" '+%Y-%m-%d %H:%M:%S UTC')
+prefix_map="-ffile-prefix-map=$src=/usr/src/linux-source-6.1 -ffile-prefix-map=$kbuild=/usr/src/linux-build"
+repro=(
+	KBUILD_BUILD_TIMESTAMP="$build_date" KBUILD_BUILD_USER=bpflab KBUILD_BUILD_HOST=bpflab
+	KBUILD_BUILD_VERSION=1 KCFLAGS="$prefix_map" KAFLAGS="$prefix_map"
+)
+
 if [ ! -f "$kbuild/vmlinux" ] || [ ! -f "$kbuild/arch/x86/boot/bzImage" ]; then
 	log "configuring in $kbuild"
 	mkdir -p "$kbuild"
@@ -75,7 +86,7 @@ if [ ! -f "$kbuild/vmlinux" ] || [ ! -f "$kbuild/arch/x86/boot/bzImage" ]; then
 	done < "$here/kernel.config"
 	[ $missing = 0 ] || { log "kernel.config does not apply cleanly"; exit 1; }
 	log "building vmlinux and bzImage with make -j$jobs (a few minutes)"
-	make -s -C "$src" O="$kbuild" -j"$jobs" vmlinux bzImage >&2
+	make -s -C "$src" O="$kbuild" -j"$jobs" "${repro[@]}" vmlinux bzImage >&2
 fi
 
 if [ ! -f "$out/initramfs.cpio.gz" ] || [ ! -f "$out/vmlinux" ]; then
@@ -100,6 +111,14 @@ if [ ! -f "$out/initramfs.cpio.gz" ] || [ ! -f "$out/vmlinux" ]; then
 	ln -f "$kbuild/vmlinux" "$out.tmp/vmlinux" 2> /dev/null || cp "$kbuild/vmlinux" "$out.tmp/vmlinux"
 	cp "$kbuild/arch/x86/boot/bzImage" "$kbuild/System.map" "$kbuild/.config" "$out.tmp/"
 	echo "console=ttyS0 bpflab.workload" > "$out.tmp/cmdline"
+	# What the image was made from, and the hash of each file (bpflab image info prints it;
+	# the Linux goldens name the image they were blessed on).
+	{
+		echo "linux-source-6.1 $(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null || echo unknown)"
+		echo "busybox-static $(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo unknown)"
+		echo "gcc $(gcc -dumpfullversion)"
+		(cd "$out.tmp" && sha256sum vmlinux bzImage initramfs.cpio.gz cmdline)
+	} > "$out.tmp/manifest"
 	rm -f "$out.tmp/gen_init_cpio"
 	rm -rf "$out" && mv "$out.tmp" "$out"
 fi

@@ -70,7 +70,7 @@ fn helpers() -> Helpers<()> {
 }
 
 fn samples() -> Vec<(String, Program, ProgType, Vec<jit::maps::MapDef>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bpf-samples");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bpf-samples");
     let out = std::env::temp_dir().join("bpflab-verifier-bench");
     let _ = std::fs::create_dir_all(&out);
     let mut v = Vec::new();

@@ -1,4 +1,4 @@
-//! The text assembler, for the syntax of the conformance suites (`../shared/conformance/`).
+//! The text assembler, for the syntax of the conformance suites (vendored in `jit/tests/data/conformance/`).
 //!
 //! ```text
 //! # comments start with '#' (or '//')

@@ -1,7 +1,7 @@
-//! The conformance suites of `../shared/conformance/` (bpf_conformance and uBPF) on the
+//! The conformance suites vendored in `jit/tests/data/conformance/` (bpf_conformance and uBPF) on the
 //! interpreter, in checked mode. Positive tests must produce their result; negative tests must
 //! be rejected by the assembler, the loader or the run, or produce a different result.
-//! With CI=true, missing suite data is a failure, not a skip.
+//! Missing suite data is a failure, never a skip.
 
 use jit::conformance::{parse, suite_helpers, TestCase};
 use jit::interp::{Interpreter, Prepared};
@@ -10,20 +10,12 @@ use jit::proven::{EngineKind, ProvenProgram};
 use jit::{asm, instr, isa, JitProgram, Program};
 use std::path::{Path, PathBuf};
 
-fn suite_dir(rel: &str) -> Option<PathBuf> {
+fn suite_dir(rel: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/conformance")
+        .join("tests/data/conformance")
         .join(rel);
-    if d.is_dir() {
-        return Some(d);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "conformance data missing at {}",
-        d.display()
-    );
-    eprintln!("skipping: no conformance data at {}", d.display());
-    None
+    assert!(d.is_dir(), "conformance data missing at {} (it is part of the repository: restore it with git checkout)", d.display());
+    d
 }
 
 fn data_files(dir: &Path) -> Vec<PathBuf> {
@@ -194,27 +186,21 @@ fn assert_all_passed(n: usize, failures: &[String]) {
 }
 
 fn bpf_conformance(engine: Engine) {
-    let Some(dir) = suite_dir("bpf_conformance/tests") else {
-        return;
-    };
+    let dir = suite_dir("bpf_conformance/tests");
     let (n, failures) = run_dir(&dir, false, engine);
     assert!(n >= 313, "only {n} test files found");
     assert_all_passed(n, &failures);
 }
 
 fn bpf_conformance_negative(engine: Engine) {
-    let Some(dir) = suite_dir("bpf_conformance/negative") else {
-        return;
-    };
+    let dir = suite_dir("bpf_conformance/negative");
     let (n, failures) = run_dir(&dir, true, engine);
     assert!(n >= 60, "only {n} negative files found");
     assert_all_passed(n, &failures);
 }
 
 fn ubpf(engine: Engine) {
-    let Some(root) = suite_dir("ubpf/tests") else {
-        return;
-    };
+    let root = suite_dir("ubpf/tests");
     let mut total = 0;
     let mut failures = Vec::new();
     for sub in [
@@ -281,9 +267,7 @@ fn ubpf_tests_pass_verified_on_the_unchecked_jit() {
 /// The uBPF assembler tests: `-- asm` must encode to `-- raw`, and disassembly round-trips.
 #[test]
 fn ubpf_assembler_encodings_match_and_round_trip() {
-    let Some(root) = suite_dir("ubpf/tests") else {
-        return;
-    };
+    let root = suite_dir("ubpf/tests");
     let mut checked = 0;
     for f in data_files(&root) {
         let tc =

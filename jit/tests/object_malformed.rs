@@ -8,34 +8,28 @@ use proptest::prelude::*;
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// A valid object (the kprobe sample built by clang), or None when clang is missing.
-fn sample() -> Option<&'static [u8]> {
-    static OBJ: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+/// A valid object: the vendored kprobe sample built by clang (the test fails without clang).
+fn sample() -> &'static [u8] {
+    static OBJ: OnceLock<Vec<u8>> = OnceLock::new();
     OBJ.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("bpflab-malformed-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok()?;
+        std::fs::create_dir_all(&dir).expect("temp dir");
         let out = dir.join("k.o");
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/bpf-samples/kprobe_dst_discard.bpf.c");
         let st = Command::new("clang")
             .args(["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86"])
             .arg("-I/usr/include/x86_64-linux-gnu")
             .arg("-c")
-            .arg("/work/shared/bpf-samples/kprobe_dst_discard.bpf.c")
+            .arg(src)
             .arg("-o")
             .arg(&out)
             .status();
-        match st {
-            Ok(s) if s.success() => std::fs::read(out).ok(),
-            _ => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "clang is required when CI=true"
-                );
-                eprintln!("skipping: clang not found");
-                None
-            }
-        }
+        assert!(
+            st.is_ok_and(|s| s.success()),
+            "clang could not build {src} (clang is required: run scripts/setup.sh)"
+        );
+        std::fs::read(out).expect("object")
     })
-    .as_deref()
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -71,7 +65,7 @@ fn section_data(b: &[u8], name: &str) -> (usize, usize) {
 
 #[test]
 fn truncated_files_are_errors() {
-    let Some(obj) = sample() else { return };
+    let obj = sample();
     assert!(Object::parse(obj).is_ok());
     for len in [0, 10, 63, 64, 1000, obj.len() / 2, obj.len() - 1] {
         let e = Object::parse(&obj[..len]);
@@ -81,7 +75,7 @@ fn truncated_files_are_errors() {
 
 #[test]
 fn wrong_machine_is_named() {
-    let Some(obj) = sample() else { return };
+    let obj = sample();
     let mut b = obj.to_vec();
     b[0x12..0x14].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
     assert_eq!(Object::parse(&b), Err(ObjectError::WrongMachine(62)));
@@ -89,7 +83,7 @@ fn wrong_machine_is_named() {
 
 #[test]
 fn bad_relocations_are_named() {
-    let Some(obj) = sample() else { return };
+    let obj = sample();
     let (off, _) = section_data(obj, ".relkprobe/dst_discard");
     // First relocation: offset off the end of the section.
     let mut b = obj.to_vec();
@@ -122,7 +116,7 @@ fn bad_relocations_are_named() {
 
 #[test]
 fn corrupt_btf_is_named() {
-    let Some(obj) = sample() else { return };
+    let obj = sample();
     let (off, _) = section_data(obj, ".BTF");
     let mut b = obj.to_vec();
     b[off] ^= 0xff; // magic
@@ -146,7 +140,7 @@ fn corrupt_btf_is_named() {
 
 #[test]
 fn unknown_map_type_is_named() {
-    let Some(obj) = sample() else { return };
+    let obj = sample();
     // `__uint(type, BPF_MAP_TYPE_HASH)` is a pointer to an array of 1 element: rewrite every
     // anonymous 1-element array of .BTF to 99 elements (map type 99 does not exist).
     let parsed = Object::parse(obj).unwrap();
@@ -194,13 +188,11 @@ proptest! {
     /// Random byte mutations of a valid object never panic the loader.
     #[test]
     fn mutated_objects_never_panic(muts in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
-        if let Some(obj) = sample() {
-            let mut b = obj.to_vec();
-            for (i, v) in muts {
-                let at = i.index(b.len());
-                b[at] = v;
-            }
-            let _ = Object::parse(&b);
+        let mut b = sample().to_vec();
+        for (i, v) in muts {
+            let at = i.index(b.len());
+            b[at] = v;
         }
+        let _ = Object::parse(&b);
     }
 }

@@ -1,25 +1,17 @@
 //! Accept corpus: every program of the conformance suites (bpf_conformance and uBPF), verified
 //! as type "mem" with the test's memory size and the suites' helpers. Each rejection must be a
 //! listed, genuine unsafety or documented limitation; every listed case must still be rejected
-//! for the listed reason, so the list cannot go stale. With CI=true, missing data fails.
+//! for the listed reason, so the list cannot go stale. Missing data fails.
 
 use jit::conformance::{parse, suite_helpers, TestCase};
 use jit::verifier::{verify, ProgType, VerifyOptions};
 use jit::{asm, instr, isa, Program};
 use std::path::{Path, PathBuf};
 
-fn suite_root() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
-    if d.is_dir() {
-        return Some(d);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "conformance data missing at {}",
-        d.display()
-    );
-    eprintln!("skipping: no conformance data at {}", d.display());
-    None
+fn suite_root() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance");
+    assert!(d.is_dir(), "conformance data missing at {} (it is part of the repository: restore it with git checkout)", d.display());
+    d
 }
 
 fn data_files(dir: &Path) -> Vec<PathBuf> {
@@ -109,7 +101,7 @@ const REJECTED: &[(&str, &str)] = &[
 
 #[test]
 fn conformance_programs_verify_as_mem() {
-    let Some(root) = suite_root() else { return };
+    let root = suite_root();
     let dirs = [
         "bpf_conformance/tests",
         "bpf_conformance/negative",

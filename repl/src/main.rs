@@ -3,8 +3,8 @@
 //! Subcommands: `boot` (the machine, with the embedded teaching kernel as the default guest),
 //! `trace` (the seed's loop: filters attached to guest kernel symbols), `types` and
 //! `vmlinux-h` (the guest's DWARF types), and `bpf asm|disasm|run|conformance-plugin` (the
-//! eBPF engine on its own), `repl` (an interactive prompt over a running guest). See
-//! ../shared/design.md for the whole surface.
+//! eBPF engine on its own), `repl` (an interactive prompt over a running guest). The README's
+//! CLI section lists the whole surface.
 
 mod args;
 mod boot;

@@ -135,10 +135,6 @@ fn trace_runs_the_seeds_example_on_the_teaching_kernel() {
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("cannot run clang") && std::env::var("CI").as_deref() != Ok("true") {
-        eprintln!("skipping: no clang");
-        return;
-    }
     assert!(out.status.success(), "{stderr}");
     let mut printk = 0;
     let mut hits = None;
@@ -243,10 +239,7 @@ fn bpf_verify_accepts_safe_programs_and_explains_rejections() {
         .arg("-o")
         .arg(&obj)
         .status();
-    if !built.is_ok_and(|s| s.success()) {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "clang failed");
-        return;
-    }
+    assert!(built.is_ok_and(|s| s.success()), "clang failed (run scripts/setup.sh)");
     let (code, out, _) = bpflab(&["bpf", "verify", obj.to_str().expect("utf8")]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("leak (kprobe/dst_discard): rejected"), "{out}");

@@ -119,24 +119,13 @@ fn every_example_matches_its_golden_output() {
     check_goldens("teaching", CASES);
 }
 
-/// Needs the Linux image; without it the test is skipped with a message, unless
-/// `BPFLAB_REQUIRE_LINUX=1` (CI builds the image first), where it fails.
+/// Needs the Linux image (`scripts/test.sh` builds it first); without it the test fails.
 #[test]
 fn the_examples_match_their_golden_output_on_linux() {
-    let image = std::env::var_os("BPFLAB_LINUX_IMAGE_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| std::path::PathBuf::from(h).join(".cache/bpflab/linux-latest"))
-        });
-    if !image.is_some_and(|d| d.join("vmlinux").is_file()) {
-        assert!(
-            std::env::var_os("BPFLAB_REQUIRE_LINUX").is_none(),
-            "no Linux image: run `bpflab image build linux`"
-        );
-        eprintln!("skipping: no Linux image (bpflab image build linux)");
-        return;
-    }
+    assert!(
+        emu::loader::linux::image_dir().is_some(),
+        "no Linux image: run `bpflab image build linux` (scripts/test.sh builds it)"
+    );
     check_goldens("linux", LINUX_CASES);
 }
 
@@ -146,13 +135,6 @@ fn check_goldens(image: &str, cases: &[(&str, &[&str])]) {
     for (name, attach) in cases {
         let got = match trace_on(image, attach) {
             Ok(o) => o,
-            Err(e)
-                if e.contains("cannot run clang")
-                    && std::env::var("CI").as_deref() != Ok("true") =>
-            {
-                eprintln!("skipping {name}: no clang");
-                continue;
-            }
             Err(e) => {
                 failures.push(format!("{name}: bpflab failed:\n{e}"));
                 continue;

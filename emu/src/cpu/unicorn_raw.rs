@@ -1,4 +1,4 @@
-//! The Unicorn glue that the safe crate API cannot express (see shared/unicorn-facts.md).
+//! The Unicorn glue that the safe crate API cannot express (see the Unicorn facts in `emu/README.md`).
 //!
 //! This and `memory::ram` are the only modules of `emu` with `unsafe`:
 //! - raw saved contexts, so the machine can read the #PF error code and patch CPL and the

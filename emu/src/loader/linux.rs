@@ -67,11 +67,14 @@ pub mod e820 {
 pub const IMAGE_DIR_ENV: &str = "BPFLAB_LINUX_IMAGE_DIR";
 
 /// The Linux guest built by `guest-images/linux/build.sh`: `$BPFLAB_LINUX_IMAGE_DIR` if set,
-/// else `${XDG_CACHE_HOME:-$HOME/.cache}/bpflab/linux-latest`. `None` unless the directory
+/// else `$BPFLAB_CACHE/linux-latest`, else `${XDG_CACHE_HOME:-$HOME/.cache}/bpflab/linux-latest`. `None` unless the directory
 /// holds `vmlinux` and `initramfs.cpio.gz`.
 pub fn image_dir() -> Option<std::path::PathBuf> {
     let dir = match std::env::var_os(IMAGE_DIR_ENV) {
         Some(d) => std::path::PathBuf::from(d),
+        None if std::env::var_os("BPFLAB_CACHE").is_some() => {
+            std::path::PathBuf::from(std::env::var_os("BPFLAB_CACHE")?).join("linux-latest")
+        }
         None => {
             let cache = std::env::var_os("XDG_CACHE_HOME")
                 .map(std::path::PathBuf::from)
