@@ -62,6 +62,22 @@ pub enum AttachError {
     /// The address is not inside any function.
     #[error("address {0:#x} is not inside any function")]
     AddressNotInCode(u64),
+    /// The offset falls inside an instruction (kprobes refuse these too: a breakpoint there
+    /// would never be reached).
+    #[error(
+        "{name}+{offset:#x} is not an instruction boundary: the nearest are {name}+{before:#x}{}",
+        after.map(|a| format!(" and {name}+{a:#x}")).unwrap_or_default()
+    )]
+    NotInstructionBoundary {
+        /// The symbol.
+        name: String,
+        /// The offset asked for.
+        offset: u64,
+        /// The start of the instruction the offset falls in.
+        before: u64,
+        /// The start of the next instruction, if it is still inside the function.
+        after: Option<u64>,
+    },
 }
 
 fn did_you_mean(suggestions: &[String]) -> String {
@@ -253,6 +269,38 @@ impl AttachSpec {
     }
 }
 
+/// Where an offset into a function's `code` (its bytes from the function's first instruction)
+/// falls: `Ok` on an instruction boundary, else the instruction it falls in and the next one.
+/// Decodes linearly from the start, as the kernel's kprobes do (`can_probe`).
+pub fn check_boundary(
+    name: &str,
+    start: u64,
+    code: &[u8],
+    offset: u64,
+) -> Result<(), AttachError> {
+    use iced_x86::{Decoder, DecoderOptions};
+    let mut decoder = Decoder::with_ip(64, code, start, DecoderOptions::NONE);
+    let mut at = 0u64;
+    while decoder.can_decode() && at < offset {
+        let insn = decoder.decode();
+        if insn.is_invalid() {
+            // Not code we can decode (data in text, padding): nothing to say about boundaries.
+            return Ok(());
+        }
+        let next = at + insn.len() as u64;
+        if next > offset {
+            return Err(AttachError::NotInstructionBoundary {
+                name: name.to_string(),
+                offset,
+                before: at,
+                after: ((next as usize) < code.len()).then_some(next),
+            });
+        }
+        at = next;
+    }
+    Ok(())
+}
+
 /// Parses and resolves in one step.
 pub fn resolve_attach(
     spec: &str,
@@ -289,6 +337,26 @@ fn check_offset(symbols: &SymbolTable, sym: &Symbol, offset: u64) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_offset_inside_an_instruction_is_refused_with_the_nearest_boundaries() {
+        // push rbp (1); mov rbp, rsp (3); movabs rax, imm64 (10); ret (1)
+        let code = [
+            0x55, 0x48, 0x89, 0xe5, 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 0xc3,
+        ];
+        for ok in [0, 1, 4, 14] {
+            assert!(check_boundary("f", 0x1000, &code, ok).is_ok(), "{ok}");
+        }
+        let e = check_boundary("ip_rcv", 0x1000, &code, 8).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ip_rcv+0x8 is not an instruction boundary: the nearest are ip_rcv+0x4 and ip_rcv+0xe"
+        );
+        assert!(matches!(
+            check_boundary("f", 0x1000, &code, 2),
+            Err(AttachError::NotInstructionBoundary { before: 1, after: Some(4), .. })
+        ));
+    }
 
     #[test]
     fn parses_every_form() {

@@ -85,6 +85,8 @@ impl GuestView {
                 return EFAULT;
             }
             if let Some(z) = buf[i..i + n].iter().position(|&b| b == 0) {
+                // The page read brought guest bytes past the NUL: they are not the string's.
+                buf[i + z + 1..].fill(0);
                 return (i + z + 1) as i64;
             }
             i += n;
@@ -154,5 +156,59 @@ impl TaskLayout {
             tgid,
             comm: String::from_utf8_lossy(&comm).into_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use emu::memory::pte;
+
+    /// 16 MiB of RAM; va == pa for the first 2 MiB through one page table (PML4 0x1000, PDPT
+    /// 0x2000, PD 0x3000, PT 0x4000), with the page at 0x21000 left unmapped.
+    fn guest() -> GuestView {
+        let ram = Rc::new(Ram::new(16 << 20).unwrap());
+        let w = |pa: u64, v: u64| assert!(ram.write(pa, &v.to_le_bytes()));
+        w(0x1000, 0x2000 | pte::P | pte::RW);
+        w(0x2000, 0x3000 | pte::P | pte::RW);
+        w(0x3000, 0x4000 | pte::P | pte::RW);
+        for page in 0..512u64 {
+            if page != 0x21 {
+                w(0x4000 + page * 8, (page << 12) | pte::P | pte::RW);
+            }
+        }
+        GuestView::new(ram, 0x1000)
+    }
+
+    #[test]
+    fn a_string_read_stops_at_its_nul_with_a_page_of_guest_bytes_behind_it() {
+        let g = guest();
+        let mut page = vec![b'#'; 4096];
+        page[..11].copy_from_slice(b"kmem_cache\0");
+        assert!(g.ram.write(0x10000, &page));
+        let mut buf = [0xaau8; 32];
+        assert_eq!(g.read_str_nofault(0x10000, &mut buf), 11, "length with the NUL");
+        assert_eq!(&buf[..11], b"kmem_cache\0");
+        assert!(buf[11..].iter().all(|&b| b == 0), "no guest bytes after the NUL: {buf:?}");
+        assert_eq!(g.string(0x10000, 64).unwrap(), b"kmem_cache");
+    }
+
+    #[test]
+    fn a_string_longer_than_the_buffer_is_cut_and_terminated() {
+        let g = guest();
+        assert!(g.ram.write(0x10000, &[b'a'; 100]));
+        let mut buf = [0u8; 8];
+        assert_eq!(g.read_str_nofault(0x10000, &mut buf), 8);
+        assert_eq!(&buf, b"aaaaaaa\0");
+    }
+
+    #[test]
+    fn a_string_running_into_an_unmapped_page_faults_and_reads_zeroes() {
+        let g = guest();
+        assert!(g.ram.write(0x20ffc, b"abcd"));
+        let mut buf = [0xaau8; 16];
+        assert_eq!(g.read_str_nofault(0x20ffc, &mut buf), EFAULT);
+        assert!(buf.iter().all(|&b| b == 0));
     }
 }

@@ -101,7 +101,10 @@ fn probe_read_str(cx: &mut HelperCx<'_, '_, ProbeEnv>, a: [u64; 5], half: Half) 
     } else {
         EFAULT
     };
-    if cx.write(dst, &buf).is_err() {
+    // As the kernel's strncpy_from_kernel_nofault: the string up to and including its NUL is
+    // copied and the rest of `dst` is left as it was; a fault zeroes all of `dst`.
+    let copied = if r < 0 { size } else { r as usize };
+    if cx.write(dst, &buf[..copied]).is_err() {
         return ret(EFAULT);
     }
     ret(r)

@@ -89,6 +89,39 @@ impl GuestImage {
             .get_or_init(|| crate::unwind::Unwinder::new(self.bytes))
     }
 
+    /// The image's bytes at `[addr, addr + len)` from the executable section holding them
+    /// (shorter at the section's end), or `None` when no code section holds `addr`.
+    pub fn code(&self, addr: u64, len: usize) -> Option<&'static [u8]> {
+        let elf = goblin::elf::Elf::parse(self.bytes).ok()?;
+        let sh = elf.section_headers.iter().find(|sh| {
+            sh.is_executable()
+                && sh.sh_type == goblin::elf::section_header::SHT_PROGBITS
+                && (sh.sh_addr..sh.sh_addr.saturating_add(sh.sh_size)).contains(&addr)
+        })?;
+        let start = (sh.sh_offset + (addr - sh.sh_addr)) as usize;
+        let end = (sh.sh_offset + sh.sh_size) as usize;
+        self.bytes.get(start..end.min(start.saturating_add(len)))
+    }
+
+    /// Parses and resolves an attach spec against this image, refusing an offset or address
+    /// that falls inside an instruction (as the kernel's kprobes do), with the nearest
+    /// boundaries named.
+    pub fn resolve_attach(
+        &self,
+        spec: &str,
+    ) -> Result<Vec<crate::attach::ResolvedAttach>, crate::attach::AttachError> {
+        let points = crate::attach::resolve_attach(spec, &self.symbols)?;
+        for p in points.iter().filter(|p| p.offset > 0) {
+            let start = p.addr - p.offset;
+            // Enough bytes to decode the instruction the offset falls in (at most 15 long).
+            if let Some(code) = self.code(start, p.offset as usize + 15) {
+                let name = p.symbol.as_str();
+                crate::attach::check_boundary(name, start, code, p.offset)?;
+            }
+        }
+        Ok(points)
+    }
+
     /// `symbol+0xoff` and `file:line` for an address.
     pub fn describe(&self, addr: u64) -> (Option<String>, Option<String>) {
         let sym = self.symbols.format_addr(addr);
