@@ -748,6 +748,13 @@ pub struct Machine {
     trigger: Arc<AtomicU64>,
     image: Option<KernelImage>,
     stats: Stats,
+    mem_hook_ranges: Vec<(u64, u64)>,
+}
+
+/// The bounds of the unmapped-memory hook for `ram_len` bytes of RAM at physical 0: every
+/// physical address above RAM, none inside it.
+fn unmapped_hook_range(ram_len: u64) -> (u64, u64) {
+    (ram_len, u64::MAX)
 }
 
 impl std::fmt::Debug for Machine {
@@ -830,7 +837,15 @@ impl Machine {
             true
         })
         .map_err(uc_err("invalid-insn hook"))?;
-        uc.add_mem_hook(HookType::MEM_UNMAPPED, 1, 0, |uc, kind, addr, _size, _v| {
+        // Bounded to the physical addresses above guest RAM, never over RAM itself: in Unicorn
+        // 2.1.5, `notdirty_write` (qemu/accel/tcg/cputlb.c) never marks a TLB entry dirty
+        // while `uc_mem_hook_installed()` is true for the page, and that counts the
+        // *_UNMAPPED hooks by their bounds. A hook over all addresses (`1, 0`) kept every
+        // store to guest RAM on the slow path (about half of a Linux boot's host time). RAM is
+        // mapped contiguously from physical 0, so every unmapped physical address is at or
+        // above its end, and the hook still sees all of them.
+        let (begin, end) = unmapped_hook_range(ram.len() as u64);
+        uc.add_mem_hook(HookType::MEM_UNMAPPED, begin, end, |uc, kind, addr, _size, _v| {
             let access = match kind {
                 MemType::WRITE_UNMAPPED => "write",
                 MemType::FETCH_UNMAPPED => "fetch",
@@ -840,6 +855,7 @@ impl Machine {
             false
         })
         .map_err(uc_err("unmapped-memory hook"))?;
+        let mem_hook_ranges = vec![(begin, end)];
         Ok(Self {
             uc,
             ram,
@@ -851,7 +867,15 @@ impl Machine {
             trigger,
             image: None,
             stats: Stats::default(),
+            mem_hook_ranges,
         })
+    }
+
+    /// The physical address ranges (inclusive) of every memory hook installed on the CPU.
+    /// None may cover guest RAM: a memory hook over RAM makes every store take Unicorn's
+    /// slow path (see [`Machine::new`]).
+    pub fn memory_hook_ranges(&self) -> &[(u64, u64)] {
+        &self.mem_hook_ranges
     }
 
     /// Create a machine, load `image` and set the CPU up as its boot protocol requires

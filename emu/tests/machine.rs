@@ -445,3 +445,18 @@ fn hook_requested_stops_do_not_double_fire_or_perturb_the_guest() {
         "a stopping hook must not change what the guest does or when interrupts land"
     );
 }
+
+/// No memory hook may cover guest RAM: Unicorn keeps every store to a page that a memory
+/// hook's bounds cover on its slow path (about 2x on a Linux boot). The unmapped-access hook
+/// covers exactly the physical addresses above RAM.
+#[test]
+fn no_memory_hook_covers_guest_ram() {
+    let m = Machine::new(&config()).unwrap();
+    let ram = config().mem_bytes as u64;
+    assert!(!m.memory_hook_ranges().is_empty());
+    for &(begin, end) in m.memory_hook_ranges() {
+        assert!(begin <= end, "an unbounded hook ({begin:#x}, {end:#x}) covers RAM");
+        assert!(begin >= ram, "hook ({begin:#x}, {end:#x}) overlaps RAM [0, {ram:#x})");
+    }
+    assert!(m.memory_hook_ranges().iter().any(|&(b, e)| b == ram && e == u64::MAX));
+}
