@@ -1154,12 +1154,10 @@ impl Machine {
             .filter(|(a, _)| !st.hooks.by_addr.contains_key(a))
             .map(|(a, id)| (*a, *id))
             .collect();
+        let changed = !stale.is_empty() || !want.is_empty();
         for (addr, id) in stale {
             self.uc.remove_hook(id).map_err(uc_err("remove hook"))?;
             self.uc.get_data_mut().hooks.installed.remove(&addr);
-            self.uc
-                .ctl_remove_cache(addr, addr + 1)
-                .map_err(uc_err("remove cache"))?;
         }
         for addr in want {
             let id = self
@@ -1167,9 +1165,16 @@ impl Machine {
                 .add_code_hook(addr, addr, |uc, a, _size| dispatch_hooks(uc, a))
                 .map_err(uc_err("add hook"))?;
             self.uc.get_data_mut().hooks.installed.insert(addr, id);
-            self.uc
-                .ctl_remove_cache(addr, addr + 1)
-                .map_err(uc_err("remove cache"))?;
+        }
+        // Translations made before a hook changed must go, and the whole cache is flushed
+        // because the per-address alternative changes the guest: `uc_ctl_remove_cache` takes
+        // a *virtual* address and translates it with `get_page_addr_code`, which on a TLB miss
+        // walks the guest's page tables through the MMU (setting Accessed bits in guest RAM and
+        // filling the TLB) or takes a guest fault. A Linux replay with one probe attached
+        // diverged at its first checkpoint on exactly that (the boot page tables at 0x1000
+        // and 0x3000). A full flush touches no guest state.
+        if changed {
+            self.uc.ctl_flush_tb().map_err(uc_err("flush TB"))?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use emu::loader::linux;
-use emu::{InputScript, InputSource, Limits, Machine, MachineConfig, StopReason};
+use emu::{InputScript, InputSource, Limits, Machine, MachineConfig, Regs, StopReason};
 use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -92,4 +92,88 @@ fn linux_shell_is_driven_by_an_input_script() {
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[0].bytes, b"echo answer-$((6*7))\n");
     assert_eq!(log[1].bytes, b"exit\n");
+}
+
+/// What a run leaves behind: the instruction count, registers, console and all of RAM.
+fn end_state(m: &Machine) -> (u64, Regs, Vec<u8>, Vec<u8>) {
+    (m.stats().instructions, m.regs(), m.console().to_vec(), m.ram_handle().to_vec())
+}
+
+/// The guest never notices probes: a run with hooks on hundreds of functions, hooks that add
+/// and remove hooks while the guest runs, and a hook on every instruction of a block (as
+/// `stepi` does) executes exactly as the run without (instruction count, registers, console,
+/// every byte of RAM). Adding a hook once walked the guest's page tables through Unicorn
+/// (setting Accessed bits) and a replay with one probe diverged.
+#[test]
+fn hooks_never_change_a_linux_run() {
+    let dir = image();
+    let cfg = config("console=ttyS0 bpflab.workload");
+    // Both runs stop at the same three points (a stop lands on a block boundary, so the
+    // segments are part of the run's definition).
+    let segments = [700, 300, 500].map(|ms| Limits::virtual_time(Duration::from_millis(ms)));
+    let mut plain = Machine::boot_linux_dir(&cfg, &dir).unwrap();
+    for l in segments {
+        plain.run(l);
+    }
+    let want = end_state(&plain);
+    drop(plain);
+
+    let mut m = Machine::boot_linux_dir(&cfg, &dir).unwrap();
+    let elf = goblin::elf::Elf::parse(m.image().unwrap().bytes()).unwrap();
+    let mut funcs: Vec<u64> = elf
+        .syms
+        .iter()
+        .filter(|s| s.is_function() && s.st_value != 0)
+        .filter(|s| elf.strtab.get_at(s.st_name).is_some_and(|n| n.starts_with('s')))
+        .map(|s| s.st_value)
+        .collect();
+    funcs.sort_unstable();
+    funcs.dedup();
+    assert!(funcs.len() > 500, "{} functions", funcs.len());
+    let hits = Rc::new(Cell::new(0u64));
+    for &addr in &funcs {
+        let h = hits.clone();
+        m.add_hook_fn(addr, move |_| h.set(h.get() + 1));
+    }
+    // A return-probe-like pair: at each vfs_read entry, a hook at the return address that
+    // removes itself when hit.
+    for addr in symbol_addrs(&m, "vfs_read") {
+        m.add_hook_fn(addr, |cx| {
+            let mut ret = [0u8; 8];
+            if cx.read_virt(cx.regs().rsp, &mut ret).is_ok() {
+                let id = Rc::new(Cell::new(None));
+                let me = id.clone();
+                let hid = cx.add_hook(
+                    u64::from_le_bytes(ret),
+                    Box::new(move |cx| {
+                        if let Some(h) = me.take() {
+                            cx.remove_hook(h);
+                        }
+                    }),
+                );
+                id.set(Some(hid));
+            }
+        });
+    }
+    // Half-way, more hooks arrive and some go, as in a REPL session.
+    m.run(segments[0]);
+    let extra: Vec<_> = symbol_addrs(&m, "do_sys_openat2")
+        .into_iter()
+        .map(|a| m.add_hook_fn(a, |_| {}))
+        .collect();
+    m.run(segments[1]);
+    for id in extra {
+        assert!(m.remove_hook(id));
+    }
+    m.run(segments[2]);
+    assert!(hits.get() > 1000, "the probes fired ({} hits)", hits.get());
+    let got = end_state(&m);
+    assert_eq!(got.0, want.0, "instruction count");
+    assert_eq!(got.1, want.1, "registers");
+    assert!(got.2 == want.2, "console differs");
+    let pages: Vec<usize> = (0..want.3.len() / 4096)
+        .filter(|p| got.3[p * 4096..(p + 1) * 4096] != want.3[p * 4096..(p + 1) * 4096])
+        .take(8)
+        .collect();
+    assert!(pages.is_empty(), "RAM pages differ: {pages:x?}");
 }
