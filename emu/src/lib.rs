@@ -16,7 +16,7 @@
 //! let mut m = Machine::boot_elf_file(&config, "vmlinux".as_ref()).unwrap();
 //! m.set_console_sink(Some(Box::new(|b: &[u8]| print!("{}", String::from_utf8_lossy(b)))));
 //! let id = m.add_hook_fn(0xffff_ffff_8010_0000, |ctx| {
-//!     let regs = ctx.regs();
+//!     let Some(regs) = ctx.regs() else { return }; // unreadable: the run stops, saying why
 //!     let mut word = [0u8; 8];
 //!     let _ = ctx.read_virt(regs.rsp, &mut word);
 //! });

@@ -287,7 +287,7 @@ pub struct HookContext<'a> {
 
 /// The engine as hook callbacks see it (erases Unicorn's lifetime parameter).
 trait Engine {
-    fn regs(&self) -> Regs;
+    fn regs(&self) -> Result<Regs, uc_error>;
     fn cr3(&self) -> u64;
     fn state(&self) -> &MachineState;
     fn state_mut(&mut self) -> &mut MachineState;
@@ -295,8 +295,8 @@ trait Engine {
 }
 
 impl Engine for Unicorn<'_, MachineState> {
-    fn regs(&self) -> Regs {
-        Regs::read(self).unwrap_or_default()
+    fn regs(&self) -> Result<Regs, uc_error> {
+        Regs::read(self)
     }
     fn cr3(&self) -> u64 {
         self.reg_read(RegisterX86::CR3).unwrap_or(0)
@@ -327,10 +327,23 @@ impl HookContext<'_> {
     }
 
     /// All registers, one batched read. RIP equals [`HookContext::address`].
-    pub fn regs(&self) -> Regs {
-        let mut r = self.uc.regs();
-        r.rip = self.address;
-        r
+    ///
+    /// `None` when Unicorn cannot read them: the run then stops with
+    /// [`StopReason::CpuError`] naming the address, and the hook must not go on (a filter is
+    /// never handed made-up registers).
+    pub fn regs(&mut self) -> Option<Regs> {
+        match self.uc.regs() {
+            Ok(mut r) => {
+                r.rip = self.address;
+                Some(r)
+            }
+            Err(e) => {
+                let why = format!("cannot read the registers at hook {:#x}: {e:?}", self.address);
+                self.uc.state_mut().stop = Some(StopReason::CpuError(why));
+                self.uc.stop();
+                None
+            }
+        }
     }
 
     /// The current CR3 (for [`GuestMemory::read_virt`]).

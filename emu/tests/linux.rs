@@ -140,7 +140,8 @@ fn hooks_never_change_a_linux_run() {
     for addr in symbol_addrs(&m, "vfs_read") {
         m.add_hook_fn(addr, |cx| {
             let mut ret = [0u8; 8];
-            if cx.read_virt(cx.regs().rsp, &mut ret).is_ok() {
+            let rsp = cx.regs().unwrap().rsp;
+            if cx.read_virt(rsp, &mut ret).is_ok() {
                 let id = Rc::new(Cell::new(None));
                 let me = id.clone();
                 let hid = cx.add_hook(

@@ -250,7 +250,7 @@ fn code_hooks_add_and_remove_from_inside_callbacks() {
     let hits = Rc::new(RefCell::new(Vec::new()));
     let h = hits.clone();
     m.add_hook_fn(spin_ip, move |ctx| {
-        let regs = ctx.regs();
+        let regs = ctx.regs().unwrap();
         assert_eq!(regs.rip, spin_ip);
         let mut byte = [0u8; 1];
         ctx.read_virt(spin_ip, &mut byte).unwrap();
@@ -263,7 +263,7 @@ fn code_hooks_add_and_remove_from_inside_callbacks() {
             ctx.add_hook(
                 other_ip,
                 Box::new(move |ctx| {
-                    h2.borrow_mut().push(("other", ctx.regs().rbx, 0));
+                    h2.borrow_mut().push(("other", ctx.regs().unwrap().rbx, 0));
                     ctx.stop();
                 }),
             );
@@ -353,7 +353,7 @@ fn hooks_fire_once_per_execution_across_stops_and_resyncs() {
     let seen = Rc::new(RefCell::new(Vec::new()));
     let s2 = seen.clone();
     m.add_hook_fn(spin_ip, move |ctx| {
-        let count = ctx.regs().rbx;
+        let count = ctx.regs().unwrap().rbx;
         s2.borrow_mut().push(count);
         ctx.add_hook(0x1000 + count, Box::new(|_| {}));
         if count == 2 {

@@ -356,7 +356,7 @@ impl Tracer {
             let hook = machine.add_hook(
                 addr,
                 Box::new(move |hc: &mut HookContext<'_>| {
-                    let regs = hc.regs();
+                    let Some(regs) = hc.regs() else { return };
                     fire(
                         &loaded,
                         prog,
@@ -461,7 +461,9 @@ fn return_entry_hook(
     returns: Rc<RefCell<Returns>>,
 ) -> emu::HookFn {
     Box::new(move |hc: &mut HookContext<'_>| {
-        let rsp = hc.regs().rsp;
+        let Some(rsp) = hc.regs().map(|r| r.rsp) else {
+            return;
+        };
         let mut b = [0u8; 8];
         if hc.read_virt(rsp, &mut b).is_err() {
             stats.borrow_mut().missed += 1;
@@ -481,7 +483,7 @@ fn return_entry_hook(
         let hook = hc.add_hook(
             ret_addr,
             Box::new(move |hc: &mut HookContext<'_>| {
-                let regs = hc.regs();
+                let Some(regs) = hc.regs() else { return };
                 let here = hc.address();
                 let mut r = returns2.borrow_mut();
                 let Some(i) = r

@@ -189,7 +189,7 @@ fn run_to(
         hooks.push(s.machine.add_hook(
             t,
             Box::new(move |hc: &mut HookContext<'_>| {
-                if sp.is_none_or(|sp| hc.regs().rsp == sp) {
+                if sp.is_none_or(|sp| hc.regs().is_some_and(|r| r.rsp == sp)) {
                     r.set(true);
                     hc.stop();
                 }
