@@ -10,6 +10,10 @@
 //! Two memory policies: *checked* runs (any program, e.g. unverified input) bounds-check every
 //! access against the regions lent to the run and may be given an instruction budget; *trusted*
 //! runs (programs the verifier accepted) access memory directly.
+//!
+//! In both, no host value reaches a register the program can read: at entry every register but
+//! r1, r2 (the caller's arguments) and r10 is 0, and after every helper call r1-r5 are 0 (the
+//! JIT zeroes the same registers, so the engines agree even on programs nobody verified).
 
 use crate::helpers::Helpers;
 use crate::instr::{Instr, LdImmKind, Size};
@@ -557,6 +561,8 @@ impl Interpreter {
                     };
                     let fp = frame.as_ptr();
                     reg[0] = (target.0)(reg[1], reg[2], reg[3], reg[4], reg[5], fp);
+                    // The caller-saved argument registers are clobbered: zero, as in the JIT.
+                    reg[1..6].fill(0);
                     if target.1 && frame.hdr.abort != abort::NONE {
                         return finish_abort(frame, pc - 1);
                     }
