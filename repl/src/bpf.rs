@@ -126,6 +126,7 @@ fn verify_one(
     prog: &jit::Program,
     ty: &jit::verifier::ProgType,
     maps: &[jit::maps::MapDef],
+    map_contents: Vec<Option<std::sync::Arc<[u8]>>>,
     lines: Option<jit::verifier::LineInfo>,
     log: bool,
 ) -> bool {
@@ -137,6 +138,7 @@ fn verify_one(
             LogLevel::Failure
         },
         line_info: lines,
+        map_contents,
         ..VerifyOptions::default()
     };
     let started = std::time::Instant::now();
@@ -192,11 +194,13 @@ fn verify_file(file: &Path, ty: &str, log: bool, image: &str) -> Result<ExitCode
             let lines = p.clone();
             let hook: jit::verifier::LineInfo = std::sync::Arc::new(move |pc| lines.line_of(pc));
             let title = format!("{shown}: {} ({})", p.name, p.section);
-            all_ok &= verify_one(&title, &p.program, &pty, &defs, Some(hook), log);
+            // `.rodata` contents: constant bpf_trace_printk formats are read from them.
+            let contents = filter.maps.read_only_contents();
+            all_ok &= verify_one(&title, &p.program, &pty, &defs, contents, Some(hook), log);
         }
     } else {
         let prog = load_program(file)?;
-        all_ok = verify_one(&shown, &prog, &ty, &[], None, log);
+        all_ok = verify_one(&shown, &prog, &ty, &[], Vec::new(), None, log);
     }
     Ok(if all_ok {
         ExitCode::SUCCESS
