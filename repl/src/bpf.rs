@@ -50,7 +50,8 @@ pub enum BpfCmd {
         engine: Engine,
     },
     /// bpf_conformance's plugin protocol: program as hex bytes on stdin, memory as hex in the
-    /// first argument, r0 printed in hex; an error exits non-zero.
+    /// first argument, r0 printed in hex; an error exits non-zero. A program that reads a
+    /// register before writing it is refused (as the kernel's loader refuses it).
     ConformancePlugin {
         /// Memory as hex bytes.
         memory: Option<String>,
@@ -282,6 +283,14 @@ pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, String> {
             let prog =
                 jit::Program::from_bytes(&hex_to_bytes(&text)?).map_err(|e| e.to_string())?;
             let mut mem = hex_to_bytes(memory.as_deref().unwrap_or(""))?;
+            // The suite expects a program reading a register nothing wrote to be refused
+            // (negative/error.data), as the kernel's loader does; the checked engines would run
+            // it and print whatever the register held.
+            let ty = jit::verifier::ProgType::mem(mem.len() as u64);
+            if let Err(e) = jit::verifier::check_initialised(&prog, &ty) {
+                println!("invalid program: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
             match execute(&prog, &mut mem, engine) {
                 Ok(r0) => println!("{r0:x}"),
                 Err(e) => {

@@ -67,6 +67,7 @@
 
 pub mod bounds;
 mod error;
+mod init;
 mod log;
 mod progtype;
 pub mod state;
@@ -74,6 +75,7 @@ pub mod tnum;
 mod walk;
 
 pub use error::{Reason, VerifyError};
+pub use init::check_initialised;
 pub use log::LogLevel;
 pub use progtype::{Context, CtxField, ProgType};
 
