@@ -81,6 +81,10 @@ pub struct Proto {
     pub ret: Ret,
     /// The helper may stop the program ([`HelperCx::exit_program`] or [`HelperCx::fail`]).
     pub may_abort: bool,
+    /// r1/r2 are a printf-style format and its size, and r3-r5 the arguments its conversions
+    /// consume (`bpf_trace_printk`): the verifier requires every argument the format reads to
+    /// be initialised (all three when the format is not a constant it can read).
+    pub printf: bool,
 }
 
 impl Proto {
@@ -93,7 +97,14 @@ impl Proto {
             args: a,
             ret,
             may_abort: false,
+            printf: false,
         }
+    }
+
+    /// Marks r1/r2 as a printf-style format whose conversions read r3-r5 ([`Proto::printf`]).
+    pub fn printf(mut self) -> Self {
+        self.printf = true;
+        self
     }
 
     /// Marks the helper as able to stop the program.

@@ -10,6 +10,10 @@
 //! Two memory policies: *checked* runs (any program, e.g. unverified input) bounds-check every
 //! access against the regions lent to the run and may be given an instruction budget; *trusted*
 //! runs (programs the verifier accepted) access memory directly.
+//!
+//! In both, no host value reaches a register the program can read: at entry every register but
+//! r1, r2 (the caller's arguments) and r10 is 0, and after every helper call r1-r5 are 0 (the
+//! JIT zeroes the same registers, so the engines agree even on programs nobody verified).
 
 use crate::helpers::Helpers;
 use crate::instr::{Instr, LdImmKind, Size};
@@ -18,6 +22,7 @@ use crate::native::frame::{abort, NativeHelper, Policy, Region, RunFrame};
 use crate::native::raw;
 use crate::native::MemFault;
 use crate::program::Program;
+use crate::semantics::*;
 use thiserror::Error;
 
 /// Why a program could not be linked against a helper table.
@@ -362,43 +367,31 @@ impl Interpreter {
                 0x1f => reg[d] = reg[d].wrapping_sub(reg[sr]),
                 0x27 => reg[d] = reg[d].wrapping_mul(imm),
                 0x2f => reg[d] = reg[d].wrapping_mul(reg[sr]),
-                0x37 => reg[d] = reg[d].checked_div(imm).unwrap_or(0),
-                0x3f => reg[d] = reg[d].checked_div(reg[sr]).unwrap_or(0),
+                0x37 => reg[d] = div64(reg[d], imm),
+                0x3f => reg[d] = div64(reg[d], reg[sr]),
                 0x47 => reg[d] |= imm,
                 0x4f => reg[d] |= reg[sr],
                 0x57 => reg[d] &= imm,
                 0x5f => reg[d] &= reg[sr],
-                0x67 => reg[d] <<= imm & 63,
-                0x6f => reg[d] <<= reg[sr] & 63,
-                0x77 => reg[d] >>= imm & 63,
-                0x7f => reg[d] >>= reg[sr] & 63,
+                0x67 => reg[d] = lsh64(reg[d], imm),
+                0x6f => reg[d] = lsh64(reg[d], reg[sr]),
+                0x77 => reg[d] = rsh64(reg[d], imm),
+                0x7f => reg[d] = rsh64(reg[d], reg[sr]),
                 0x87 => reg[d] = reg[d].wrapping_neg(),
-                0x97 => reg[d] = reg[d].checked_rem(imm).unwrap_or(reg[d]),
-                0x9f => reg[d] = reg[d].checked_rem(reg[sr]).unwrap_or(reg[d]),
+                0x97 => reg[d] = mod64(reg[d], imm),
+                0x9f => reg[d] = mod64(reg[d], reg[sr]),
                 0xa7 => reg[d] ^= imm,
                 0xaf => reg[d] ^= reg[sr],
                 0xb7 => reg[d] = imm,
                 0xbf => reg[d] = reg[sr],
-                0xc7 => reg[d] = ((reg[d] as i64) >> (imm & 63)) as u64,
-                0xcf => reg[d] = ((reg[d] as i64) >> (reg[sr] & 63)) as u64,
+                0xc7 => reg[d] = arsh64(reg[d], imm),
+                0xcf => reg[d] = arsh64(reg[d], reg[sr]),
                 xop::SDIV64_K => reg[d] = sdiv64(reg[d], imm),
                 xop::SDIV64_X => reg[d] = sdiv64(reg[d], reg[sr]),
                 xop::SMOD64_K => reg[d] = smod64(reg[d], imm),
                 xop::SMOD64_X => reg[d] = smod64(reg[d], reg[sr]),
-                xop::MOVSX64 => {
-                    reg[d] = match s.aux {
-                        8 => reg[sr] as i8 as i64 as u64,
-                        16 => reg[sr] as i16 as i64 as u64,
-                        _ => reg[sr] as i32 as i64 as u64,
-                    }
-                }
-                0xd7 => {
-                    reg[d] = match imm {
-                        16 => u64::from((reg[d] as u16).swap_bytes()),
-                        32 => u64::from((reg[d] as u32).swap_bytes()),
-                        _ => reg[d].swap_bytes(),
-                    }
-                }
+                xop::MOVSX64 => reg[d] = movsx(reg[sr], s.aux, false),
+                0xd7 => reg[d] = bswap(reg[d], imm as u8),
                 // ALU32: operate on the low halves, zero-extend the result.
                 0x04 => w32!(a32.wrapping_add(imm as u32)),
                 0x0c => w32!(a32.wrapping_add(reg[sr] as u32)),
@@ -406,49 +399,32 @@ impl Interpreter {
                 0x1c => w32!(a32.wrapping_sub(reg[sr] as u32)),
                 0x24 => w32!(a32.wrapping_mul(imm as u32)),
                 0x2c => w32!(a32.wrapping_mul(reg[sr] as u32)),
-                0x34 => w32!(a32.checked_div(imm as u32).unwrap_or(0)),
-                0x3c => w32!(a32.checked_div(reg[sr] as u32).unwrap_or(0)),
+                0x34 => w32!(div32(a32, imm as u32)),
+                0x3c => w32!(div32(a32, reg[sr] as u32)),
                 0x44 => w32!(a32 | imm as u32),
                 0x4c => w32!(a32 | reg[sr] as u32),
                 0x54 => w32!(a32 & imm as u32),
                 0x5c => w32!(a32 & reg[sr] as u32),
-                0x64 => w32!(a32 << (imm & 31)),
-                0x6c => w32!(a32 << (reg[sr] & 31)),
-                0x74 => w32!(a32 >> (imm & 31)),
-                0x7c => w32!(a32 >> (reg[sr] & 31)),
+                0x64 => w32!(lsh32(a32, imm)),
+                0x6c => w32!(lsh32(a32, reg[sr])),
+                0x74 => w32!(rsh32(a32, imm)),
+                0x7c => w32!(rsh32(a32, reg[sr])),
                 0x84 => w32!(a32.wrapping_neg()),
-                0x94 => w32!(a32.checked_rem(imm as u32).unwrap_or(a32)),
-                0x9c => w32!(a32.checked_rem(reg[sr] as u32).unwrap_or(a32)),
+                0x94 => w32!(mod32(a32, imm as u32)),
+                0x9c => w32!(mod32(a32, reg[sr] as u32)),
                 0xa4 => w32!(a32 ^ imm as u32),
                 0xac => w32!(a32 ^ reg[sr] as u32),
                 0xb4 => w32!(imm as u32),
                 0xbc => w32!(reg[sr] as u32),
-                0xc4 => w32!(((a32 as i32) >> (imm & 31)) as u32),
-                0xcc => w32!(((a32 as i32) >> (reg[sr] & 31)) as u32),
+                0xc4 => w32!(arsh32(a32, imm)),
+                0xcc => w32!(arsh32(a32, reg[sr])),
                 xop::SDIV32_K => w32!(sdiv32(a32, imm as u32)),
                 xop::SDIV32_X => w32!(sdiv32(a32, reg[sr] as u32)),
                 xop::SMOD32_K => w32!(smod32(a32, imm as u32)),
                 xop::SMOD32_X => w32!(smod32(a32, reg[sr] as u32)),
-                xop::MOVSX32 => {
-                    w32!(match s.aux {
-                        8 => reg[sr] as i8 as i32 as u32,
-                        _ => reg[sr] as i16 as i32 as u32,
-                    })
-                }
-                0xd4 => {
-                    reg[d] = match imm {
-                        16 => u64::from(reg[d] as u16),
-                        32 => u64::from(reg[d] as u32),
-                        _ => reg[d],
-                    }
-                }
-                0xdc => {
-                    reg[d] = match imm {
-                        16 => u64::from((reg[d] as u16).swap_bytes()),
-                        32 => u64::from((reg[d] as u32).swap_bytes()),
-                        _ => reg[d].swap_bytes(),
-                    }
-                }
+                xop::MOVSX32 => reg[d] = movsx(reg[sr], s.aux, true),
+                0xd4 => reg[d] = truncate(reg[d], imm as u8),
+                0xdc => reg[d] = bswap(reg[d], imm as u8),
                 // Loads and stores.
                 0x18 => {
                     reg[d] = imm;
@@ -557,6 +533,8 @@ impl Interpreter {
                     };
                     let fp = frame.as_ptr();
                     reg[0] = (target.0)(reg[1], reg[2], reg[3], reg[4], reg[5], fp);
+                    // The caller-saved argument registers are clobbered: zero, as in the JIT.
+                    reg[1..6].fill(0);
                     if target.1 && frame.hdr.abort != abort::NONE {
                         return finish_abort(frame, pc - 1);
                     }
@@ -580,42 +558,6 @@ impl Interpreter {
                 other => unreachable!("prepared slot with opcode {other:#04x}"),
             }
         }
-    }
-}
-
-#[inline(always)]
-pub(crate) fn sdiv64(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        0
-    } else {
-        (a as i64).wrapping_div(b as i64) as u64
-    }
-}
-
-#[inline(always)]
-pub(crate) fn smod64(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        a
-    } else {
-        (a as i64).wrapping_rem(b as i64) as u64
-    }
-}
-
-#[inline(always)]
-pub(crate) fn sdiv32(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        0
-    } else {
-        (a as i32).wrapping_div(b as i32) as u32
-    }
-}
-
-#[inline(always)]
-pub(crate) fn smod32(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        (a as i32).wrapping_rem(b as i32) as u32
     }
 }
 

@@ -34,6 +34,7 @@ pub mod native;
 pub mod object;
 pub mod program;
 pub mod proven;
+pub mod semantics;
 pub mod verifier;
 pub mod x86;
 

@@ -78,7 +78,16 @@ impl<E> ProvenProgram<E> {
         prefer_jit: bool,
     ) -> Result<Self, ProveError> {
         let defs: Vec<_> = maps.iter().map(|m| m.def().clone()).collect();
-        let verified = verify(prog, &ty, helpers, &defs, opts)?;
+        let verified = if opts.map_contents.is_empty() && !maps.is_empty() {
+            // Constant formats in `.rodata` are read from the maps the program will run with.
+            let opts = VerifyOptions {
+                map_contents: maps.read_only_contents(),
+                ..opts.clone()
+            };
+            verify(prog, &ty, helpers, &defs, &opts)?
+        } else {
+            verify(prog, &ty, helpers, &defs, opts)?
+        };
         let mut linked = prog.clone();
         maps.resolve_program(&mut linked)
             .map_err(|e| ProveError::Maps(e.to_string()))?;

@@ -45,7 +45,7 @@ fn helpers() -> Helpers<()> {
     .register::<Zero>(5, Proto::new("ktime_get_ns", [], Ret::Integer))
     .register::<Zero>(
         6,
-        Proto::new("trace_printk", [Arg::MemRead, Arg::Size], Ret::Integer),
+        Proto::new("trace_printk", [Arg::MemRead, Arg::Size], Ret::Integer).printf(),
     )
     .register::<Zero>(
         14,
@@ -103,6 +103,10 @@ fn maps() -> Vec<MapDef> {
         m("counts", MapKind::Hash, 4, 8),
         m("cfg", MapKind::Array, 4, 16),
         m("events", MapKind::RingBuf, 0, 0),
+        MapDef {
+            flags: jit::maps::BPF_F_RDONLY_PROG,
+            ..m("consts", MapKind::Array, 4, 16)
+        },
     ]
 }
 
@@ -294,6 +298,12 @@ const CASES: &[(&str, &str, &str)] = &[
     ("seed", "out of bounds of the stack", "stdw [%r10-8], 0|ldxdw %r2, [%r1]|mov %r1, %r10|add %r1, -8|and %r2, 15|add %r2, 1|call 6|exit"),
     ("seed", "not bounded", "stdw [%r10-8], 0|ldxdw %r2, [%r1]|mov %r1, %r10|add %r1, -8|or %r2, 1|call 6|exit"),
     ("seed", "expected a pointer to stack, map value or memory", "mov %r2, 8|call 6|exit"),
+    // --- bpf_trace_printk: every argument the format reads is initialised ---
+    ("seed", "format \"%u %u\" reads r4, which is not initialised", "lddw %r1, 0x7525207525|stxdw [%r10-8], %r1|mov %r1, %r10|add %r1, -8|mov %r2, 8|mov %r3, 1|call 6|exit"),
+    ("seed", "format \"%-5llu\" reads r3, which is not initialised", "lddw %r1, 0x756c6c352d25|stxdw [%r10-8], %r1|mov %r1, %r10|add %r1, -8|mov %r2, 8|call 6|exit"),
+    ("seed", "may read r4, which is not initialised: the format is not known", "mov %r1, %r10|add %r1, -16|mov %r2, 16|mov %r3, 0|call 4|mov %r1, %r10|add %r1, -16|mov %r2, 16|mov %r3, 0|call 6|exit"),
+    ("seed", "writes the value of map 3 'consts' (16 bytes), which programs may only read", "lddw %r1, map_idx_value[3]+0|stb [%r1], 1|mov %r0, 0|exit"),
+    ("seed", "writes the value of map 3 'consts'", "mov %r1, 0|stxw [%r10-4], %r1|stdw [%r10-24], 0|stdw [%r10-16], 0|lddw %r1, map_idx[3]|mov %r2, %r10|add %r2, -4|mov %r3, %r10|add %r3, -24|mov %r4, 0|call 2|mov %r0, 0|exit"),
     ("seed", "expected a pointer to memory", "mov %r1, 0|mov %r2, 0|call 99|exit"),
     ("seed", "expected the context pointer", "lddw %r2, map_idx[2]|mov %r1, %r10|call 25|exit"),
     ("seed", "expected the context pointer", "lddw %r2, map_idx[2]|add %r1, 8|call 25|exit"),
@@ -439,7 +449,11 @@ const ACCEPTED: &[(&str, &str)] = &[
     ("seed", "stxdw [%r10-8], %r1|ldxdw %r1, [%r10-8]|ldxdw %r0, [%r1]|exit"),
     ("seed", "mov %r0, %r10|sub %r0, %r10|exit"),
     ("seed", "stdw [%r10-8], 0|mov %r1, %r10|add %r1, -8|mov %r2, 8|mov %r3, 0|call 4|ldxdw %r0, [%r10-8]|exit"),
-    ("seed", "mov %r1, %r10|add %r1, -16|mov %r2, 16|mov %r3, 0|call 4|mov %r1, %r10|add %r1, -16|mov %r2, 16|call 6|exit"),
+    ("seed", "mov %r1, %r10|add %r1, -16|mov %r2, 16|mov %r3, 0|call 4|mov %r1, %r10|add %r1, -16|mov %r2, 16|mov %r3, 0|mov %r4, 0|mov %r5, 0|call 6|exit"),
+    // Constant formats on the stack: "%u %u" reads r3 and r4, "hi %%d\n" nothing, "%-5llu" r3.
+    ("seed", "lddw %r1, 0x7525207525|stxdw [%r10-8], %r1|mov %r1, %r10|add %r1, -8|mov %r2, 8|mov %r3, 1|mov %r4, 2|call 6|exit"),
+    ("seed", "lddw %r1, 0xa642525206968|stxdw [%r10-8], %r1|mov %r1, %r10|add %r1, -8|mov %r2, 8|call 6|exit"),
+    ("seed", "lddw %r1, 0x756c6c352d25|stxdw [%r10-8], %r1|mov %r1, %r10|add %r1, -8|mov %r2, 8|mov %r3, 1|call 6|exit"),
     ("seed", "mov %r3, 5|call %r3|exit"),
     ("seed", "stdw [%r10-256], 0|call local f|mov %r0, 0|exit|f:|stdw [%r10-256], 0|mov %r0, 0|exit"),
     ("seed", "mov %r1, %r10|add %r1, -8|call local f|ldxdw %r0, [%r10-8]|exit|f:|stdw [%r1], 3|mov %r0, 0|exit"),

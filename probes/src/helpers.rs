@@ -315,9 +315,10 @@ pub fn probe_helpers() -> Helpers<ProbeEnv> {
         )
         .register::<TracePrintk>(
             TRACE_PRINTK,
-            // As the kernel's: the format is checked, the (up to three) arguments are not:
-            // they may be absent, scalars, or pointers for %s, read fault-suppressed.
-            Proto::new("bpf_trace_printk", [MemRead, Size], Ret::Integer),
+            // The format is checked; the (up to three) arguments may be scalars or pointers
+            // for %s (read fault-suppressed), and unlike the kernel's every argument the
+            // format consumes must be initialised (no host value is ever printed).
+            Proto::new("bpf_trace_printk", [MemRead, Size], Ret::Integer).printf(),
         )
         .register::<KtimeGetNs>(
             KTIME_GET_NS,

@@ -79,7 +79,11 @@ fn every_sample_program_is_verified_for_v2_and_v3() {
                     ContextKind::PtRegs => ProgType::kprobe(),
                     ContextKind::Seed => ProgType::seed(),
                 };
-                match verify(&p.program, &ty, &helpers, &defs, &VerifyOptions::default()) {
+                let opts = VerifyOptions {
+                    map_contents: filter.maps.read_only_contents(),
+                    ..VerifyOptions::default()
+                };
+                match verify(&p.program, &ty, &helpers, &defs, &opts) {
                     Ok(_) => verified += 1,
                     Err(e) => failures.push(format!("{name} ({cpu}) {}: {e}\n{}", p.name, e.log)),
                 }

@@ -50,7 +50,8 @@ pub enum BpfCmd {
         engine: Engine,
     },
     /// bpf_conformance's plugin protocol: program as hex bytes on stdin, memory as hex in the
-    /// first argument, r0 printed in hex; an error exits non-zero.
+    /// first argument, r0 printed in hex; an error exits non-zero. A program that reads a
+    /// register before writing it is refused (as the kernel's loader refuses it).
     ConformancePlugin {
         /// Memory as hex bytes.
         memory: Option<String>,
@@ -126,6 +127,7 @@ fn verify_one(
     prog: &jit::Program,
     ty: &jit::verifier::ProgType,
     maps: &[jit::maps::MapDef],
+    map_contents: Vec<Option<std::sync::Arc<[u8]>>>,
     lines: Option<jit::verifier::LineInfo>,
     log: bool,
 ) -> bool {
@@ -137,6 +139,7 @@ fn verify_one(
             LogLevel::Failure
         },
         line_info: lines,
+        map_contents,
         ..VerifyOptions::default()
     };
     let started = std::time::Instant::now();
@@ -192,11 +195,13 @@ fn verify_file(file: &Path, ty: &str, log: bool, image: &str) -> Result<ExitCode
             let lines = p.clone();
             let hook: jit::verifier::LineInfo = std::sync::Arc::new(move |pc| lines.line_of(pc));
             let title = format!("{shown}: {} ({})", p.name, p.section);
-            all_ok &= verify_one(&title, &p.program, &pty, &defs, Some(hook), log);
+            // `.rodata` contents: constant bpf_trace_printk formats are read from them.
+            let contents = filter.maps.read_only_contents();
+            all_ok &= verify_one(&title, &p.program, &pty, &defs, contents, Some(hook), log);
         }
     } else {
         let prog = load_program(file)?;
-        all_ok = verify_one(&shown, &prog, &ty, &[], None, log);
+        all_ok = verify_one(&shown, &prog, &ty, &[], Vec::new(), None, log);
     }
     Ok(if all_ok {
         ExitCode::SUCCESS
@@ -278,6 +283,14 @@ pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, String> {
             let prog =
                 jit::Program::from_bytes(&hex_to_bytes(&text)?).map_err(|e| e.to_string())?;
             let mut mem = hex_to_bytes(memory.as_deref().unwrap_or(""))?;
+            // The suite expects a program reading a register nothing wrote to be refused
+            // (negative/error.data), as the kernel's loader does; the checked engines would run
+            // it and print whatever the register held.
+            let ty = jit::verifier::ProgType::mem(mem.len() as u64);
+            if let Err(e) = jit::verifier::check_initialised(&prog, &ty) {
+                println!("invalid program: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
             match execute(&prog, &mut mem, engine) {
                 Ok(r0) => println!("{r0:x}"),
                 Err(e) => {

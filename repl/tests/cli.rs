@@ -125,6 +125,26 @@ fn conformance_plugin_protocol() {
     assert!(!out.status.success());
 }
 
+/// bpf_conformance's negative/error.data (`or %r0, %r10` on an unset r0) must be refused, on
+/// both engines, naming the register; the checked engines used to run it and print r0.
+#[test]
+fn conformance_plugin_refuses_reads_of_unset_registers() {
+    for engine in [&[][..], &["--interpret"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bpflab"))
+            .args(["bpf", "conformance-plugin", "--program"])
+            .arg("4f a0 00 00 00 00 00 00 95 00 00 00 00 00 00 00")
+            .args(engine)
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{engine:?}: {stdout}");
+        assert!(
+            stdout.contains("uninitialised register r0"),
+            "{engine:?}: {stdout}"
+        );
+    }
+}
+
 #[test]
 fn trace_runs_the_seeds_example_on_the_teaching_kernel() {
     let out = Command::new(env!("CARGO_BIN_EXE_bpflab"))
@@ -239,7 +259,10 @@ fn bpf_verify_accepts_safe_programs_and_explains_rejections() {
         .arg("-o")
         .arg(&obj)
         .status();
-    assert!(built.is_ok_and(|s| s.success()), "clang failed (run scripts/setup.sh)");
+    assert!(
+        built.is_ok_and(|s| s.success()),
+        "clang failed (run scripts/setup.sh)"
+    );
     let (code, out, _) = bpflab(&["bpf", "verify", obj.to_str().expect("utf8")]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("leak (kprobe/dst_discard): rejected"), "{out}");

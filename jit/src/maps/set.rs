@@ -55,6 +55,20 @@ impl MapSet {
         Ok(set)
     }
 
+    /// The contents of every read-only one-entry map (global `.rodata`), by map index, for
+    /// [`crate::verifier::VerifyOptions::map_contents`]; `None` for the other maps.
+    pub fn read_only_contents(&self) -> Vec<Option<std::sync::Arc<[u8]>>> {
+        self.maps
+            .iter()
+            .map(|m| match m.store() {
+                super::Store::Array(a) if m.read_only() && m.def().max_entries == 1 => {
+                    Some(a.values().slot(0).into())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Number of maps.
     pub fn len(&self) -> usize {
         self.maps.len()

@@ -378,47 +378,9 @@ impl Scalar {
     }
 }
 
-/// The ISA's result of a binary operation on known 64-bit operands.
-pub fn concrete64(op: AluOp, a: u64, b: u64) -> u64 {
-    match op {
-        AluOp::Add => a.wrapping_add(b),
-        AluOp::Sub => a.wrapping_sub(b),
-        AluOp::Mul => a.wrapping_mul(b),
-        AluOp::Div => a.checked_div(b).unwrap_or(0),
-        AluOp::Mod => a.checked_rem(b).unwrap_or(a),
-        // The interpreter's own definitions: the verifier's arithmetic is the ISA's.
-        AluOp::SDiv => crate::interp::sdiv64(a, b),
-        AluOp::SMod => crate::interp::smod64(a, b),
-        AluOp::Or => a | b,
-        AluOp::And => a & b,
-        AluOp::Xor => a ^ b,
-        AluOp::Lsh => a << (b & 63),
-        AluOp::Rsh => a >> (b & 63),
-        AluOp::Arsh => ((a as i64) >> (b & 63)) as u64,
-        AluOp::Mov => b,
-    }
-}
-
-/// The ISA's result of a binary operation on known 32-bit operands, zero-extended.
-pub fn concrete32(op: AluOp, a: u32, b: u32) -> u64 {
-    let r = match op {
-        AluOp::Add => a.wrapping_add(b),
-        AluOp::Sub => a.wrapping_sub(b),
-        AluOp::Mul => a.wrapping_mul(b),
-        AluOp::Div => a.checked_div(b).unwrap_or(0),
-        AluOp::Mod => a.checked_rem(b).unwrap_or(a),
-        AluOp::SDiv => crate::interp::sdiv32(a, b),
-        AluOp::SMod => crate::interp::smod32(a, b),
-        AluOp::Or => a | b,
-        AluOp::And => a & b,
-        AluOp::Xor => a ^ b,
-        AluOp::Lsh => a << (b & 31),
-        AluOp::Rsh => a >> (b & 31),
-        AluOp::Arsh => ((a as i32) >> (b & 31)) as u32,
-        AluOp::Mov => b,
-    };
-    u64::from(r)
-}
+/// The ISA's results on known operands ([`crate::semantics`]): the verifier's constant
+/// folding is the interpreter's arithmetic.
+pub use crate::semantics::{alu32 as concrete32, alu64 as concrete64};
 
 fn with_urange(mut r: Scalar, lo: u64, hi: u64) -> Scalar {
     r.umin = r.umin.max(lo);

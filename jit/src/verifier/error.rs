@@ -74,6 +74,21 @@ pub enum Reason {
     ReturnStackPointer,
     #[error("ring-buffer record {id} is neither submitted nor discarded on this path")]
     UnreleasedRecord { id: u32 },
+    #[error("{helper} format \"{format}\" reads r{reg}, which is not initialised")]
+    FormatArg {
+        helper: &'static str,
+        /// The format as the verifier read it (escaped, up to its NUL).
+        format: String,
+        reg: u8,
+    },
+    #[error("{helper} may read r{reg}, which is not initialised: the format is not known at verification time ({why}), so r3-r5 must all be initialised")]
+    FormatUnknown {
+        helper: &'static str,
+        reg: u8,
+        why: String,
+    },
+    #[error("writes {region}, which programs may only read (BPF_F_RDONLY_PROG)")]
+    ReadOnlyMap { region: String },
 }
 
 /// A refused program: where, why, and the log of the failing path.

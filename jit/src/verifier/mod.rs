@@ -12,7 +12,10 @@
 //! was written; a possibly NULL map value is checked before use; the context is never written;
 //! pointer arithmetic keeps offsets bounded; no pointer escapes into a map value, a memory
 //! region, a helper's scalar argument, a comparison with a scalar or the return value; every
-//! helper call matches its registered [`crate::helpers::Proto`]; the combined stack of the
+//! helper call matches its registered [`crate::helpers::Proto`]; a printf-style helper
+//! (`bpf_trace_printk`) gets every argument its format consumes initialised (the format read
+//! as a constant from the stack or a read-only map's contents, else all of r3-r5); no map
+//! flagged read-only for programs (`.rodata`) is written; the combined stack of the
 //! deepest bpf-to-bpf call chain fits in 512 bytes; no division by the constant zero.
 //!
 //! # The abstract domain
@@ -64,6 +67,7 @@
 
 pub mod bounds;
 mod error;
+mod init;
 mod log;
 mod progtype;
 pub mod state;
@@ -71,6 +75,7 @@ pub mod tnum;
 mod walk;
 
 pub use error::{Reason, VerifyError};
+pub use init::check_initialised;
 pub use log::LogLevel;
 pub use progtype::{Context, CtxField, ProgType};
 
@@ -93,6 +98,11 @@ pub struct VerifyOptions {
     pub log_limit: usize,
     /// Shows the source line of each instruction in the log, when known.
     pub line_info: Option<LineInfo>,
+    /// Contents of the map table's read-only maps (by map index; `None` or missing: unknown).
+    /// Only maps flagged [`crate::maps::BPF_F_RDONLY_PROG`] are read (programs may not write
+    /// them, the verifier checks), for constant `bpf_trace_printk` formats in `.rodata`.
+    /// [`crate::proven::ProvenProgram::new`] fills it from its map set when it is empty.
+    pub map_contents: Vec<Option<Arc<[u8]>>>,
 }
 
 impl Default for VerifyOptions {
@@ -102,6 +112,7 @@ impl Default for VerifyOptions {
             log_level: LogLevel::Failure,
             log_limit: 64 * 1024,
             line_info: None,
+            map_contents: Vec::new(),
         }
     }
 }
@@ -113,6 +124,7 @@ impl fmt::Debug for VerifyOptions {
             .field("log_level", &self.log_level)
             .field("log_limit", &self.log_limit)
             .field("line_info", &self.line_info.is_some())
+            .field("map_contents", &self.map_contents.len())
             .finish()
     }
 }

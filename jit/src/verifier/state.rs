@@ -234,6 +234,21 @@ impl Frame {
         Ok(())
     }
 
+    /// The value of the stack byte at frame offset `off`, when the verifier knows it: a known
+    /// zero, or a byte of a spilled constant.
+    pub fn stack_byte(&self, off: i64) -> Option<u8> {
+        if !(-(STACK_SIZE as i64)..0).contains(&off) {
+            return None;
+        }
+        let (i, j) = slot_of(off);
+        let slot = self.stack.get(i)?;
+        match (slot.bytes[j], slot.spill) {
+            (ByteKind::Zero, _) => Some(0),
+            (ByteKind::Spill, Some(Reg::Scalar(s))) => s.as_const().map(|v| (v >> (8 * j)) as u8),
+            _ => None,
+        }
+    }
+
     /// Loads `size` bytes at frame offset `off` (already bounds-checked).
     pub fn stack_read(&self, off: i64, size: usize, sx: bool) -> Result<Reg, Reason> {
         let (i, j) = slot_of(off);

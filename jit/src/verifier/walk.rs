@@ -12,7 +12,7 @@ use crate::disasm::format_instr;
 use crate::helpers::{Arg, Helpers, Proto, Ret};
 use crate::instr::{AluOp, AtomicOp, Instr, LdImmKind, Size, Src, Width};
 use crate::isa::{MAX_CALL_FRAMES, STACK_SIZE};
-use crate::maps::MapDef;
+use crate::maps::{MapDef, BPF_F_RDONLY_PROG};
 use crate::program::Program;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -104,6 +104,36 @@ fn ptr_region(kind: PtrKind, maps: &[MapDef]) -> String {
             format!("the ring-buffer record ({size} bytes)")
         }
     }
+}
+
+/// How many arguments a `bpf_trace_printk` format consumes, by the kernel's
+/// `bpf_bprintf_prepare` rules: `%%` none, every other conversion (after flags `-+ 0#` and a
+/// width) one. Malformed conversions count too (the helper refuses them at run time; counting
+/// more than it reads only asks for more initialised registers).
+pub(crate) fn printf_conversions(fmt: &[u8]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < fmt.len() {
+        if fmt[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if fmt.get(i) == Some(&b'%') {
+            i += 1;
+            continue;
+        }
+        while fmt
+            .get(i)
+            .is_some_and(|c| b"-+ 0#".contains(c) || c.is_ascii_digit())
+        {
+            i += 1;
+        }
+        if i < fmt.len() {
+            n += 1;
+        }
+    }
+    n
 }
 
 fn imm_scalar(i: i32) -> Reg {
@@ -739,6 +769,24 @@ impl<'a, E> Walk<'a, E> {
         }
     }
 
+    /// Whether map `map` is flagged read-only for programs (`.rodata`).
+    fn read_only_map(&self, map: u32) -> bool {
+        self.maps
+            .get(map as usize)
+            .is_some_and(|m| m.flags & BPF_F_RDONLY_PROG != 0)
+    }
+
+    /// Programs may not write a read-only map's values (so its contents stay the constants
+    /// the verifier may have read, e.g. a `bpf_trace_printk` format).
+    fn check_writable(&self, kind: PtrKind) -> Result<(), Reason> {
+        match kind {
+            PtrKind::MapValue { map } if self.read_only_map(map) => Err(Reason::ReadOnlyMap {
+                region: ptr_region(kind, self.maps),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks `[p + extra, p + extra + size)` against a bounded object (map value, memory).
     fn check_bounds(&self, p: &Ptr, extra: i64, size: u64) -> Result<(), Reason> {
         let limit = self.value_limit(p.kind) as i64;
@@ -862,6 +910,9 @@ impl<'a, E> Walk<'a, E> {
             }
             PtrKind::MapValue { .. } | PtrKind::Mem { .. } | PtrKind::Ringbuf { .. } => {
                 self.check_bounds(&p, extra, n as u64)?;
+                if !matches!(acc, Access::Read { .. }) {
+                    self.check_writable(p.kind)?;
+                }
                 match acc {
                     Access::Read { sx } => Ok(scalar_of(sx)),
                     Access::Write(Reg::Ptr(_)) => Err(Reason::PointerLeak {
@@ -1090,6 +1141,11 @@ impl<'a, E> Walk<'a, E> {
                         m.value_size
                     };
                     let size = u64::from(size);
+                    if arg == Arg::MapValue && map.is_some_and(|m| self.read_only_map(m)) {
+                        return Err(Reason::ReadOnlyMap {
+                            region: ptr_region(PtrKind::MapValue { map: map.unwrap_or(0) }, self.maps),
+                        });
+                    }
                     self.helper_mem(st, r, proto, size, size, false)?;
                 }
                 Arg::MemRead | Arg::MemWrite => {
@@ -1125,6 +1181,9 @@ impl<'a, E> Walk<'a, E> {
                 }
             }
             i += 1;
+        }
+        if proto.printf {
+            self.check_format_args(st, proto)?;
         }
         if let Some(id) = release {
             // Submitted or discarded: every copy of the record becomes unusable.
@@ -1182,6 +1241,81 @@ impl<'a, E> Walk<'a, E> {
         Ok(())
     }
 
+    /// A printf-style helper ([`Proto::printf`]): every argument register its format in r1
+    /// (r2 bytes at most) consumes must be initialised; all of r3-r5 when the format is not
+    /// a constant the verifier can read.
+    fn check_format_args(&self, st: &State, proto: Proto) -> Result<(), Reason> {
+        let uninit = |r: u8| st.cur().regs[r as usize] == Reg::Uninit;
+        match self.const_format(st) {
+            Ok(fmt) => {
+                let n = printf_conversions(&fmt).min(3);
+                match (3..3 + n as u8).find(|&r| uninit(r)) {
+                    Some(reg) => Err(Reason::FormatArg {
+                        helper: proto.name,
+                        format: fmt.escape_ascii().to_string(),
+                        reg,
+                    }),
+                    None => Ok(()),
+                }
+            }
+            Err(why) => match (3..=5).find(|&r| uninit(r)) {
+                Some(reg) => Err(Reason::FormatUnknown {
+                    helper: proto.name,
+                    reg,
+                    why,
+                }),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// The format r1 points to, up to its NUL or r2's largest value, when every byte is known:
+    /// a read-only map value whose contents the embedder gave ([`VerifyOptions::map_contents`])
+    /// or stack bytes holding constants.
+    fn const_format(&self, st: &State) -> Result<Vec<u8>, String> {
+        let max = match st.cur().regs[2] {
+            Reg::Scalar(s) => s.umax.min(MAX_PTR_OFF as u64) as i64,
+            _ => 0,
+        };
+        let p = match st.cur().regs[1] {
+            Reg::Ptr(p) => p,
+            _ => return Err("r1 is not a pointer".into()),
+        };
+        let Some(base) = p.off.as_const().map(|o| o as i64) else {
+            return Err("r1 has a variable offset".into());
+        };
+        let byte: Box<dyn Fn(i64) -> Option<u8>> = match p.kind {
+            PtrKind::MapValue { map } => {
+                if !self.read_only_map(map) {
+                    return Err(format!(
+                        "map {map} is not read-only, so its contents may change"
+                    ));
+                }
+                let data = self
+                    .opts
+                    .map_contents
+                    .get(map as usize)
+                    .and_then(Option::as_ref)
+                    .ok_or_else(|| format!("the contents of read-only map {map} were not given"))?;
+                Box::new(move |o| usize::try_from(o).ok().and_then(|o| data.get(o).copied()))
+            }
+            PtrKind::Stack { frame } => {
+                let fr = &st.frames[frame as usize];
+                Box::new(move |o| fr.stack_byte(o))
+            }
+            _ => return Err(format!("r1 points to {}", ptr_region(p.kind, self.maps))),
+        };
+        let mut fmt = Vec::new();
+        for o in base..base + max {
+            match byte(o) {
+                Some(0) => break,
+                Some(b) => fmt.push(b),
+                None => return Err(format!("byte {} of the format is not a constant", o - base)),
+            }
+        }
+        Ok(fmt)
+    }
+
     /// A helper's memory argument in `r`: `min..=max` bytes read (initialised) or written.
     fn helper_mem(
         &mut self,
@@ -1217,6 +1351,9 @@ impl<'a, E> Walk<'a, E> {
                 Ok(())
             }
             PtrKind::MapValue { .. } | PtrKind::Mem { .. } | PtrKind::Ringbuf { .. } => {
+                if write {
+                    self.check_writable(p.kind)?;
+                }
                 self.check_bounds(&p, 0, max)
             }
             PtrKind::MapValueOrNull { .. } | PtrKind::RingbufOrNull { .. } => {
@@ -1283,5 +1420,24 @@ impl<'a, E> Walk<'a, E> {
             return Err(self.fail(pc, Reason::StackTooDeep { depth: t }));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printf_conversions;
+
+    #[test]
+    fn printf_conversions_follow_the_kernels_rules() {
+        let n = |f: &str| printf_conversions(f.as_bytes());
+        assert_eq!(n("no conversions\n"), 0);
+        assert_eq!(n("100%% sure"), 0);
+        assert_eq!(n("%d %i %u %x %X"), 5);
+        assert_eq!(n("%ld %lld %llu %lx"), 4);
+        assert_eq!(n("%p %pK %pS %s %c"), 5);
+        assert_eq!(n("%-08llu|%+5d|% x"), 3);
+        assert_eq!(n("%%%u"), 1);
+        // A lone '%' at the end reads nothing (the helper refuses the format).
+        assert_eq!(n("50%"), 0);
     }
 }

@@ -20,7 +20,8 @@
 //! stops the program can unwind every BPF frame at once through the abort stub), points r10 at
 //! the top of the run's BPF stack (a buffer of 8 x 512 bytes, exactly as in the interpreter, so
 //! return addresses never share memory with program data), zeroes r0 and r3-r9 as the
-//! interpreter does, and calls the main function. A subprogram saves r6-r9 and r10 and moves
+//! interpreter does (checked and trusted code alike), and calls the main function. After every
+//! helper call r1-r5 are zeroed too: no host value ever reaches a register the program reads. A subprogram saves r6-r9 and r10 and moves
 //! r10 down by 512 bytes.
 //!
 //! # Checked mode
@@ -238,8 +239,7 @@ impl Compiler<'_> {
 
     /// The host-facing entry and the abort stub. Only what the program needs is saved and set
     /// up: r6-r9's host registers if it uses them, the frame register if it calls helpers,
-    /// the unwind point if something may abort it; registers start at 0 only in checked mode
-    /// (a verified program never reads a register it did not write).
+    /// the unwind point if something may abort it; r0 and r3-r9 start at 0 in both modes.
     fn entry_stub(&mut self) {
         let needs = self.needs;
         let a = &mut self.asm;
@@ -265,16 +265,16 @@ impl Compiler<'_> {
         if needs.abort {
             a.store_q(mem(FRAME, offsets::SAVED_RSP), RSP); // mov [r12+16], rsp
         }
-        if self.checker.is_some() {
-            // Only registers the program uses: the host's r6-r9 values are saved only then.
-            let zero: &[Reg] = if needs.callee_saved {
-                &[RAX, RDX, RCX, R8, RBX, R13, R14, R15]
-            } else {
-                &[RAX, RDX, RCX, R8]
-            };
-            for &reg in zero {
-                a.alu_rr(Alu::Xor, Op::W, reg, reg); // xor reg32, reg32 (r0, r3-r9 start at 0)
-            }
+        // In both modes, so no host value ever reaches a register the program can read (a
+        // trusted program never reads one it did not write, but a zero costs nothing). Only
+        // r6-r9 the program uses: the host's rbx, r13-r15 are saved (and reachable) only then.
+        let zero: &[Reg] = if needs.callee_saved {
+            &[RAX, RDX, RCX, R8, RBX, R13, R14, R15]
+        } else {
+            &[RAX, RDX, RCX, R8]
+        };
+        for &reg in zero {
+            a.alu_rr(Alu::Xor, Op::W, reg, reg); // xor reg32, reg32 (r0, r3-r9 start at 0)
         }
         let main = self.prev.func.first().copied().unwrap_or(0);
         a.call_rel(main); // call main
@@ -482,6 +482,7 @@ impl Compiler<'_> {
                     self.asm.alu_rr(Alu::Mov, Op::Q, AUX2, FRAME); // mov r9, r12
                     self.asm.movabs(AX, h.addr); // movabs r11, helper
                     self.asm.call_r(AX); // call r11
+                    self.clobber_args();
                     if h.may_abort {
                         self.abort_check(pc);
                     }
@@ -496,6 +497,14 @@ impl Compiler<'_> {
             }
             Instr::Callx { reg } => self.callx(pc, r(reg)),
             Instr::Exit => self.epilogue(subprog),
+        }
+    }
+
+    /// After a helper call: r1-r5 hold whatever the host function left in rdi, rsi, rdx, rcx
+    /// and r8 (host addresses, say); they become 0, as in the interpreter.
+    fn clobber_args(&mut self) {
+        for bpf in 1..=5 {
+            self.asm.alu_rr(Alu::Xor, Op::W, r(bpf), r(bpf)); // xor reg32, reg32
         }
     }
 
@@ -521,6 +530,7 @@ impl Compiler<'_> {
         let bad2 = a.jcc_fwd(Cc::E); // je bad
         a.alu_rr(Alu::Mov, Op::Q, AUX2, FRAME); // mov r9, r12
         a.call_r(AX); // call r11
+        self.clobber_args();
         self.abort_check(pc);
         let a = &mut self.asm;
         let done = a.jmp_fwd(); // jmp done

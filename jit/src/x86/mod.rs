@@ -284,4 +284,58 @@ mod tests {
         }
         assert!(compared > 250, "only {compared} programs compared");
     }
+
+    /// r0-r5 OR-ed together after a helper call (direct, then through callx) that was given
+    /// the non-zero arguments 1..5.
+    const READS_ARGS_AFTER_CALLS: &str = "mov %r1, 1\nmov %r2, 2\nmov %r3, 3\nmov %r4, 4\n\
+        mov %r5, 5\ncall 2\nmov %r6, %r1\nor %r6, %r2\nor %r6, %r3\nor %r6, %r4\n\
+        or %r6, %r5\nmov %r1, 1\nmov %r2, 2\nmov %r3, 3\nmov %r4, 4\nmov %r5, 5\n\
+        mov %r7, 2\ncall %r7\nor %r6, %r1\nor %r6, %r2\nor %r6, %r3\nor %r6, %r4\n\
+        or %r6, %r5\nmov %r0, %r6\nexit";
+
+    /// After a helper call r1-r5 are 0 on both engines: the JIT's host function leaves its
+    /// own values in rdi..r8 (host addresses, say), the interpreter used to keep the old ones.
+    #[test]
+    fn helper_calls_leave_zero_in_r1_to_r5_on_both_engines() {
+        let prog =
+            Program::new(asm::assemble(READS_ARGS_AFTER_CALLS).expect("assembles")).expect("valid");
+        let helpers = suite_helpers();
+        let mut jit = JitProgram::compile_checked(&prog, &helpers).expect("compiles");
+        let got = jit.run_checked(&mut [], &[], &mut (), Some(1000));
+        assert_eq!(got, Ok(0), "JIT");
+        let prepared = crate::interp::Prepared::new(&prog, &helpers).expect("links");
+        let got = crate::interp::Interpreter::new().run_checked(
+            &prepared,
+            &mut [],
+            &[],
+            &mut (),
+            Some(1000),
+        );
+        assert_eq!(got, Ok(0), "interpreter");
+    }
+
+    /// Trusted code starts with r0 and r3-r9 at 0 like checked code (r3 is rdx, which holds
+    /// the run's frame address at entry), and zeroes r1-r5 after helper calls too.
+    #[test]
+    fn trusted_code_starts_with_zero_registers_and_zeroes_after_calls() {
+        let helpers = suite_helpers();
+        let entry = "mov %r1, %r0\nor %r1, %r3\nor %r1, %r4\nor %r1, %r5\nor %r1, %r6\n\
+            or %r1, %r7\nor %r1, %r8\nor %r1, %r9\nmov %r0, %r1\nexit";
+        for src in [entry, READS_ARGS_AFTER_CALLS] {
+            let prog = Program::new(asm::assemble(src).expect("assembles")).expect("valid");
+            let mut trusted = JitProgram::compile_trusted(&prog, &helpers).expect("compiles");
+            // Only register reads: no memory is touched, so an unverified program is safe here.
+            let got = trusted.run_trusted(RunPermit::proven(), (0, 0), None, &[], &mut ());
+            assert_eq!(got, Ok(0), "{src}");
+            let prepared = crate::interp::Prepared::new(&prog, &helpers).expect("links");
+            let got = crate::interp::Interpreter::new().run_trusted(
+                &prepared,
+                (0, 0),
+                None,
+                &[],
+                &mut (),
+            );
+            assert_eq!(got, Ok(0), "interpreter: {src}");
+        }
+    }
 }
