@@ -96,7 +96,12 @@ fn linux_shell_is_driven_by_an_input_script() {
 
 /// What a run leaves behind: the instruction count, registers, console and all of RAM.
 fn end_state(m: &Machine) -> (u64, Regs, Vec<u8>, Vec<u8>) {
-    (m.stats().instructions, m.regs(), m.console().to_vec(), m.ram_handle().to_vec())
+    (
+        m.stats().instructions,
+        m.regs(),
+        m.console().to_vec(),
+        m.ram_handle().to_vec(),
+    )
 }
 
 /// The guest never notices probes: a run with hooks on hundreds of functions, hooks that add
@@ -124,7 +129,11 @@ fn hooks_never_change_a_linux_run() {
         .syms
         .iter()
         .filter(|s| s.is_function() && s.st_value != 0)
-        .filter(|s| elf.strtab.get_at(s.st_name).is_some_and(|n| n.starts_with('s')))
+        .filter(|s| {
+            elf.strtab
+                .get_at(s.st_name)
+                .is_some_and(|n| n.starts_with('s'))
+        })
         .map(|s| s.st_value)
         .collect();
     funcs.sort_unstable();

@@ -455,8 +455,17 @@ fn no_memory_hook_covers_guest_ram() {
     let ram = config().mem_bytes as u64;
     assert!(!m.memory_hook_ranges().is_empty());
     for &(begin, end) in m.memory_hook_ranges() {
-        assert!(begin <= end, "an unbounded hook ({begin:#x}, {end:#x}) covers RAM");
-        assert!(begin >= ram, "hook ({begin:#x}, {end:#x}) overlaps RAM [0, {ram:#x})");
+        assert!(
+            begin <= end,
+            "an unbounded hook ({begin:#x}, {end:#x}) covers RAM"
+        );
+        assert!(
+            begin >= ram,
+            "hook ({begin:#x}, {end:#x}) overlaps RAM [0, {ram:#x})"
+        );
     }
-    assert!(m.memory_hook_ranges().iter().any(|&(b, e)| b == ram && e == u64::MAX));
+    assert!(m
+        .memory_hook_ranges()
+        .iter()
+        .any(|&(b, e)| b == ram && e == u64::MAX));
 }
