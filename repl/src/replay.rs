@@ -3,7 +3,6 @@
 //! checkpoint that differs, what differs, and the last probe hits before it.
 //! `bpflab replay --info FILE` describes a recording.
 
-use crate::args::parse_duration;
 use emu::record::{self, Recording, Until};
 use probes::image::GuestImage;
 use probes::tracer::Tracer;
@@ -48,8 +47,9 @@ fn parse_until(s: &str) -> Result<Until, String> {
     if let Ok(n) = s.parse::<u32>() {
         return Ok(Until::Checkpoint(n));
     }
-    let d = parse_duration(s).map_err(|e| format!("--until {s}: a checkpoint number or {e}"))?;
-    Ok(Until::Time(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+    let ns = emu::duration::parse_ns(s)
+        .map_err(|e| format!("--until {s}: neither a checkpoint number nor a duration ({e})"))?;
+    Ok(Until::Time(ns))
 }
 
 pub fn replay(a: ReplayArgs) -> Result<ExitCode, String> {

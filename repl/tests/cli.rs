@@ -239,7 +239,10 @@ fn bpf_verify_accepts_safe_programs_and_explains_rejections() {
         .arg("-o")
         .arg(&obj)
         .status();
-    assert!(built.is_ok_and(|s| s.success()), "clang failed (run scripts/setup.sh)");
+    assert!(
+        built.is_ok_and(|s| s.success()),
+        "clang failed (run scripts/setup.sh)"
+    );
     let (code, out, _) = bpflab(&["bpf", "verify", obj.to_str().expect("utf8")]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("leak (kprobe/dst_discard): rejected"), "{out}");
@@ -259,4 +262,43 @@ fn image_info_describes_the_teaching_kernel() {
     let (code, _, err) = bpflab(&["image", "build", "nonsense"]);
     assert_eq!(code, 2);
     assert!(err.contains("expected linux or teaching"), "{err}");
+}
+
+#[test]
+fn durations_have_one_grammar_with_clear_errors() {
+    for (bad, why) in [
+        ("1e300s", "has an exponent"),
+        ("10", "has no unit"),
+        ("-1s", "is negative"),
+        ("5parsecs", "unknown unit 'parsecs'"),
+        ("99999999999999999999s", "too long"),
+    ] {
+        let (code, _, err) = bpflab(&["boot", &format!("--max-time={bad}")]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(
+            err.contains("--max-time") && err.contains(why),
+            "{bad}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{bad}: {err}");
+    }
+    let (code, _, err) = bpflab(&["boot", "--max-time", "0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("guest instructions 0,"), "{err}");
+    let (code, _, err) = bpflab(&["boot", "--max-time", "10h"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("stop: exit port, code 0"), "{err}");
+    let (code, _, err) = bpflab(&["boot", "--max-time", "0.5s"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("virtual time 500.000 ms"), "{err}");
+    let out = std::env::temp_dir().join(format!("bpflab-cli-zero-{}.bpfrec", std::process::id()));
+    let (code, _, err) = bpflab(&[
+        "record",
+        "--checkpoint-every",
+        "0",
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("'0' is zero"), "{err}");
+    assert!(!out.exists());
 }
