@@ -137,7 +137,7 @@ pub fn parse_ns(text: &str) -> Result<u64, DurationError> {
         }
         let denom = 10u128.pow(u32::try_from(frac.len()).unwrap_or(19));
         let part = f * u128::from(scale);
-        if part % denom != 0 {
+        if !part.is_multiple_of(denom) {
             return Err(DurationError::FinerThanNs(s.to_string()));
         }
         ns += part / denom;
