@@ -110,7 +110,7 @@ fn human(bytes: u64) -> String {
     }
 }
 
-pub fn record(a: RecordArgs) -> Result<ExitCode, String> {
+pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
     let mut opts = a.guest.options();
     opts.input = None;
     opts.stdin = false;
@@ -124,9 +124,9 @@ pub fn record(a: RecordArgs) -> Result<ExitCode, String> {
     if let Some(d) = a.start_at {
         let reason = images::run_interruptible(&mut m, emu::Limits::virtual_time(d))?;
         if reason != emu::StopReason::TimeBudget {
-            return Err(format!(
-                "--start-at {d:?}: the guest stopped before that ({reason})"
-            ));
+            return Err(
+                format!("--start-at {d:?}: the guest stopped before that ({reason})").into(),
+            );
         }
         let snap = m.snapshot().map_err(|e| e.to_string())?;
         // Continue from the restored state, exactly as a replay will.

@@ -25,7 +25,7 @@ pub struct ReplayArgs {
     attach: Vec<String>,
     /// Print events, probe statistics, maps and the verdict as JSON lines.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Stop after this checkpoint (a number) or at this virtual time (e.g. 1500ms).
     #[arg(long)]
     until: Option<String>,
@@ -52,8 +52,14 @@ fn parse_until(s: &str) -> Result<Until, String> {
     Ok(Until::Time(ns))
 }
 
-pub fn replay(a: ReplayArgs) -> Result<ExitCode, String> {
-    let rec = record::read_file(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
+pub fn replay(a: ReplayArgs) -> Result<ExitCode, crate::error::CliError> {
+    let rec = record::read_file(&a.file).map_err(|e| match e {
+        record::RecordError::Io { path, source } => crate::error::CliError::Read {
+            path: path.into(),
+            source,
+        },
+        e => crate::error::CliError::input(a.file.display().to_string(), e),
+    })?;
     if a.info {
         print_info(&a.file, &rec, a.json);
         return Ok(ExitCode::SUCCESS);
@@ -64,7 +70,8 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode, String> {
             return Err(format!(
                 "--until {k}: the recording has checkpoints 0..={}",
                 rec.checkpoints.len() - 1
-            ));
+            )
+            .into());
         }
     }
     let crate::images::Booted {
@@ -192,6 +199,7 @@ fn print_info(file: &Path, rec: &Recording, json: bool) {
             serde_json::json!({
                 "type": "recording",
                 "file": file.display().to_string(),
+                "version": probes::events::JSON_VERSION,
                 "format_version": rec.version,
                 "created_by": h.created_by,
                 "image": h.image,
