@@ -8,7 +8,7 @@
 //!   ```text
 //!   @# a comment
 //!   @wait "login:"        wait until the console prints this (since the previous step)
-//!   @sleep 100ms          wait this much virtual time (ns, us, ms, s) after the previous step
+//!   @sleep 100ms          wait this much virtual time after the previous step ([`crate::duration`])
 //!   root                  a text line: typed followed by "\n"
 //!   @send "ls\x03\r"      bytes without the newline (escapes \n \r \t \\ \" \xNN)
 //!   @@literal             a text line that starts with "@" (types "@literal\n")
@@ -104,7 +104,8 @@ impl InputScript {
                     push_trigger(&mut steps, &mut pending, When::OutputContains(text));
                     None
                 } else if word == "sleep" {
-                    let ns = parse_duration(arg).map_err(|m| err(line_no, m))?;
+                    let ns = crate::duration::parse_ns(arg)
+                        .map_err(|e| err(line_no, format!("@sleep: {e}")))?;
                     push_trigger(&mut steps, &mut pending, When::After(ns));
                     None
                 } else if word == "send" {
@@ -188,24 +189,6 @@ fn unquote(arg: &str) -> Result<Vec<u8>, String> {
         }
     }
     Ok(out)
-}
-
-/// `100ms`, `2s`, `500us`, `10ns` (integers) to nanoseconds.
-fn parse_duration(s: &str) -> Result<u64, String> {
-    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &s[digits.len()..];
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("bad duration {s:?} (e.g. 100ms)"))?;
-    let scale = match unit {
-        "ns" => 1,
-        "us" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        _ => return Err(format!("bad duration unit in {s:?} (ns, us, ms or s)")),
-    };
-    n.checked_mul(scale)
-        .ok_or_else(|| format!("duration {s:?} is too long"))
 }
 
 /// Where console input comes from.
@@ -545,7 +528,15 @@ mod tests {
     fn errors_name_the_line() {
         let e = InputScript::parse("x", "ok\n@sleep 10 parsecs\n").unwrap_err();
         assert_eq!(e.line, 2);
-        assert!(e.to_string().starts_with("x:2: bad duration"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "x:2: @sleep: '10 parsecs' has an unknown unit ' parsecs' (units: h, m, s, ms, us, ns)"
+        );
+        let s = InputScript::parse("x", "@sleep 1.5s\n@sleep 2h\n").unwrap();
+        assert_eq!(s.steps[0].when, When::After(1_500_000_000));
+        assert_eq!(s.steps[1].when, When::After(7_200_000_000_000));
+        let e = InputScript::parse("x", "@sleep 1e300s\n").unwrap_err();
+        assert!(e.to_string().contains("has an exponent"), "{e}");
         let e = InputScript::parse("x", "@frobnicate\n").unwrap_err();
         assert!(
             e.to_string().contains("unknown directive @frobnicate"),

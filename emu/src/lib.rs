@@ -30,6 +30,7 @@
 pub mod clock;
 pub mod cpu;
 pub mod devices;
+pub mod duration;
 pub mod input;
 pub mod loader;
 mod machine;
@@ -37,6 +38,7 @@ pub mod memory;
 pub mod record;
 
 pub use cpu::Regs;
+pub use duration::DurationError;
 pub use input::{InputEvent, InputScript, InputSource, ScriptError};
 pub use loader::{KernelImage, LoadError};
 pub use machine::{

@@ -94,6 +94,25 @@ pub const TARGETS: &[Target] = &[
         max_len: 1 << 16,
         ..target("recording", recording, &[b"BPFLABRC"])
     },
+    #[cfg(feature = "kernel")]
+    target("duration", duration, DURATION_DICT),
+];
+
+#[cfg(feature = "kernel")]
+const DURATION_DICT: &[&[u8]] = &[
+    b"h",
+    b"m",
+    b"s",
+    b"ms",
+    b"us",
+    b"\xc2\xb5s",
+    b"ns",
+    b".",
+    b"_",
+    b"0",
+    b"e",
+    b"-",
+    b"18446744073709551615",
 ];
 
 /// The target called `name`.
@@ -825,4 +844,23 @@ pub fn recording(data: &[u8]) {
     let back = emu::record::parse(&again).expect("a re-encoded recording parses");
     let third = emu::record::to_bytes(&back).expect("and encodes again");
     assert_eq!(third, again, "re-encoding is stable");
+}
+
+/// A duration (`--for`, `run`, `@sleep`) -> [`emu::duration::parse_ns`]: any text gives a
+/// duration or an error, never a panic; an accepted duration printed as seconds with nine
+/// decimals parses back to the same nanoseconds.
+#[cfg(feature = "kernel")]
+pub fn duration(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(ns) = emu::duration::parse_ns(text) else {
+        return;
+    };
+    let again = format!("{}.{:09}s", ns / 1_000_000_000, ns % 1_000_000_000);
+    assert_eq!(
+        emu::duration::parse_ns(&again),
+        Ok(ns),
+        "{text:?} -> {ns} ns -> {again:?}"
+    );
 }

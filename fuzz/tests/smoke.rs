@@ -47,6 +47,7 @@ smoke_tests! {
     #[cfg(feature = "probes")] attach_spec,
     #[cfg(feature = "probes")] printk_format,
     #[cfg(feature = "kernel")] kernel_image,
+    #[cfg(feature = "kernel")] duration,
 }
 
 #[test]

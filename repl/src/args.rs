@@ -1,4 +1,4 @@
-//! Parsers for command-line values (sizes, durations).
+//! Parsers for command-line values (sizes, durations: the grammar is [`emu::duration`]'s).
 
 use std::time::Duration;
 
@@ -16,18 +16,18 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("'{s}' is not a memory size of at least 2M (e.g. 256M)"))
 }
 
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("'{s}' is not a duration (e.g. 10s, 500ms)");
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num.parse().map_err(|_| bad())?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(bad());
+/// A duration in the grammar of [`emu::duration`] (`10s`, `1.5s`, `500ms`, `2h`, `0`).
+pub fn parse_duration(s: &str) -> Result<Duration, emu::DurationError> {
+    emu::duration::parse(s)
+}
+
+/// A period: a duration that is not zero.
+pub fn parse_period(s: &str) -> Result<Duration, String> {
+    match parse_duration(s) {
+        Ok(d) if d.is_zero() => Err(format!(
+            "'{s}' is zero: a period must be longer than 0, e.g. 100ms"
+        )),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
     }
-    Ok(Duration::from_secs_f64(v * scale))
 }

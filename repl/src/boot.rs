@@ -4,7 +4,11 @@ use crate::images::GuestArgs;
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub fn boot(guest: &GuestArgs, max_time: Duration, verbose: bool) -> Result<ExitCode, String> {
+pub fn boot(
+    guest: &GuestArgs,
+    max_time: Duration,
+    verbose: bool,
+) -> Result<ExitCode, crate::error::CliError> {
     let mut m = crate::images::boot(&guest.options())?.machine;
     m.set_console_sink(Some(emu::stdout_sink()));
     let reason = crate::images::run_interruptible(&mut m, emu::Limits::virtual_time(max_time))?;

@@ -172,7 +172,12 @@ fn verify_one(
     }
 }
 
-fn verify_file(file: &Path, ty: &str, log: bool, image: &str) -> Result<ExitCode, String> {
+fn verify_file(
+    file: &Path,
+    ty: &str,
+    log: bool,
+    image: &str,
+) -> Result<ExitCode, crate::error::CliError> {
     let ty = prog_type(ty)?;
     let shown = file.display().to_string();
     let mut all_ok = true;
@@ -210,7 +215,7 @@ fn verify_file(file: &Path, ty: &str, log: bool, image: &str) -> Result<ExitCode
     })
 }
 
-pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, String> {
+pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, crate::error::CliError> {
     match cmd {
         BpfCmd::Verify {
             file,
@@ -227,7 +232,10 @@ pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, String> {
             // Every program of a clang object, linked, with its C source lines.
             let shown = file.display().to_string();
             let bytes = std::fs::read(&file).map_err(|e| format!("{shown}: {e}"))?;
-            let obj = jit::object::Object::parse(&bytes).map_err(|e| format!("{shown}: {e}"))?;
+            let obj = jit::object::Object::parse(&bytes).map_err(|e| {
+                crate::error::elf_truncation(&shown, &bytes)
+                    .map_or_else(|| format!("{shown}: {e}"), |t| t.to_string())
+            })?;
             for p in &obj.programs {
                 println!("{} ({}):", p.name, p.section);
                 let listing = jit::disasm::listing(p.program.instrs());

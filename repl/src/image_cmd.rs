@@ -29,7 +29,7 @@ fn source_tree() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-pub fn image(cmd: ImageCmd) -> Result<ExitCode, String> {
+pub fn image(cmd: ImageCmd) -> Result<ExitCode, crate::error::CliError> {
     match cmd {
         ImageCmd::Build { which, out } => {
             let status = match which.as_str() {
@@ -51,9 +51,9 @@ pub fn image(cmd: ImageCmd) -> Result<ExitCode, String> {
                     st
                 }
                 other => {
-                    return Err(format!(
-                        "no recipe for '{other}': expected linux or teaching"
-                    ))
+                    return Err(
+                        format!("no recipe for '{other}': expected linux or teaching").into(),
+                    )
                 }
             }
             .map_err(|e| format!("cannot run the {which} build: {e}"))?;
@@ -64,10 +64,10 @@ pub fn image(cmd: ImageCmd) -> Result<ExitCode, String> {
             })
         }
         ImageCmd::Info { image } => {
-            let (name, bytes) = crate::images::read(&image)?;
+            let (name, bytes) = crate::images::read_image(&image)?;
             let size = bytes.len();
-            let kernel =
-                emu::KernelImage::parse(&name, bytes.clone()).map_err(|e| e.to_string())?;
+            let kernel = emu::KernelImage::parse(&name, bytes.clone())
+                .map_err(|e| crate::images::image_error(&name, &bytes, e))?;
             let img =
                 probes::image::GuestImage::new(&name, bytes).map_err(|e| format!("{name}: {e}"))?;
             println!("image      {name} ({:.1} MB)", size as f64 / 1e6);

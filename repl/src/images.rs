@@ -3,6 +3,7 @@
 //! vmlinux is recognised by its ELF note and booted with the x86 boot protocol). Also: running a
 //! machine so that Ctrl-C stops the guest, not the program.
 
+use crate::error::CliError;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -19,18 +20,29 @@ pub fn linux_dir() -> Result<PathBuf, String> {
 
 /// The image's name and kernel ELF bytes: `teaching`, `linux` or a path.
 pub fn read(image: &str) -> Result<(String, Vec<u8>), String> {
+    read_image(image).map_err(|e| e.chain())
+}
+
+/// [`read`], with a typed error.
+pub fn read_image(image: &str) -> Result<(String, Vec<u8>), CliError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| CliError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
     match image {
         "teaching" => Ok(("teaching".to_string(), TEACHING_ELF.to_vec())),
-        "linux" => {
-            let path = linux_dir()?.join("vmlinux");
-            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(("linux".to_string(), bytes))
-        }
-        _ => {
-            let bytes = std::fs::read(image).map_err(|e| format!("{image}: {e}"))?;
-            Ok((image.to_string(), bytes))
-        }
+        "linux" => Ok(("linux".to_string(), read(&linux_dir()?.join("vmlinux"))?)),
+        _ => Ok((image.to_string(), read(Path::new(image))?)),
     }
+}
+
+/// Why `bytes` (the image `name`) did not parse: its truncation if that is the reason, else
+/// `e`.
+pub fn image_error(name: &str, bytes: &[u8], e: impl Into<crate::error::Cause>) -> CliError {
+    crate::error::elf_truncation(name, bytes)
+        .unwrap_or_else(|| CliError::Message(e.into().to_string()))
 }
 
 /// The command-line options that choose and boot a guest (shared by `boot`, `trace`, `repl`).
@@ -93,13 +105,17 @@ pub struct Booted {
 }
 
 /// Boots the guest `opts` describes.
-pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, String> {
-    let (name, elf) = read(opts.image)?;
-    let kernel = emu::KernelImage::parse(&name, elf.clone()).map_err(|e| e.to_string())?;
+pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, CliError> {
+    let (name, elf) = read_image(opts.image)?;
+    let kernel =
+        emu::KernelImage::parse(&name, elf.clone()).map_err(|e| image_error(&name, &elf, e))?;
     let linux = kernel.protocol() == emu::loader::BootProtocol::Linux64;
     let mut cmdline = opts.append.to_string();
     let initrd = match (opts.initrd, opts.image) {
-        (Some(p), _) => Some(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        (Some(p), _) => Some(std::fs::read(p).map_err(|source| CliError::Read {
+            path: p.to_path_buf(),
+            source,
+        })?),
         (None, "linux") => {
             let dir = linux_dir()?;
             if cmdline.is_empty() {
@@ -108,7 +124,7 @@ pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, String> {
                     .unwrap_or_else(|_| "console=ttyS0".into());
             }
             let rd = dir.join("initramfs.cpio.gz");
-            Some(std::fs::read(&rd).map_err(|e| format!("{}: {e}", rd.display()))?)
+            Some(std::fs::read(&rd).map_err(|source| CliError::Read { path: rd, source })?)
         }
         (None, _) => None,
     };
@@ -119,13 +135,14 @@ pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, String> {
     let mut machine = if linux {
         emu::Machine::boot_linux(&config, kernel, initrd.as_deref())
     } else if initrd.is_some() {
-        return Err(format!("{name}: --initrd needs a Linux kernel"));
+        return Err(format!("{name}: --initrd needs a Linux kernel").into());
     } else {
         emu::Machine::boot_image(&config, kernel)
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| CliError::input(name.clone(), e))?;
     if let Some(p) = opts.input {
-        let script = emu::InputScript::from_file(p).map_err(|e| e.to_string())?;
+        let script =
+            emu::InputScript::from_file(p).map_err(|e| CliError::Message(e.to_string()))?;
         machine.set_input(emu::InputSource::Script(script));
     } else if opts.stdin || (linux && std::io::stdin().is_terminal()) {
         machine.set_input(emu::InputSource::stream(std::io::stdin()));

@@ -1,32 +1,36 @@
 //! `bpflab types` and `bpflab vmlinux-h`: the guest's DWARF types.
 
+use crate::error::CliError;
 use std::process::ExitCode;
 
-fn image(spec: &str) -> Result<probes::image::GuestImage, String> {
-    let (name, bytes) = crate::images::read(spec)?;
-    probes::image::GuestImage::new(&name, bytes).map_err(|e| format!("{name}: {e}"))
+fn image(spec: &str) -> Result<probes::image::GuestImage, CliError> {
+    let (name, bytes) = crate::images::read_image(spec)?;
+    if let Some(e) = crate::error::elf_truncation(&name, &bytes) {
+        return Err(e);
+    }
+    probes::image::GuestImage::new(&name, bytes).map_err(|e| CliError::input(name, e))
 }
 
 /// Prints a type's layout like pahole.
-pub fn types(spec: &str, name: &str) -> Result<ExitCode, String> {
+pub fn types(spec: &str, name: &str) -> Result<ExitCode, CliError> {
     let img = image(spec)?;
-    let types = img.types().map_err(|e| format!("{spec}: {e}"))?;
+    let types = img.types().map_err(|e| CliError::input(spec, e))?;
     let id = types
         .find(name)
-        .map_err(|e| format!("{spec}: {e}"))?
-        .ok_or_else(|| format!("{spec}: no type '{name}'"))?;
+        .map_err(|e| CliError::input(spec, e))?
+        .ok_or_else(|| CliError::Message(format!("{spec}: no type '{name}'")))?;
     print!(
         "{}",
         types
             .format_pahole(id)
-            .map_err(|e| format!("{spec}: {e}"))?
+            .map_err(|e| CliError::input(spec, e))?
     );
     Ok(ExitCode::SUCCESS)
 }
 
 /// Writes vmlinux.h to stdout.
-pub fn vmlinux_h(spec: &str) -> Result<ExitCode, String> {
+pub fn vmlinux_h(spec: &str) -> Result<ExitCode, CliError> {
     let img = image(spec)?;
-    print!("{}", img.vmlinux_h().map_err(|e| format!("{spec}: {e}"))?);
+    print!("{}", img.vmlinux_h().map_err(|e| CliError::input(spec, e))?);
     Ok(ExitCode::SUCCESS)
 }

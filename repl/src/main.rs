@@ -9,6 +9,7 @@
 mod args;
 mod boot;
 mod bpf;
+mod error;
 mod image_cmd;
 mod images;
 mod inspect;
@@ -20,6 +21,7 @@ mod trace;
 
 use args::parse_duration;
 use clap::{Parser, Subcommand};
+use error::CliError;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -93,29 +95,45 @@ fn main() -> ExitCode {
         default_hook(info);
     }));
     let cli = Cli::parse();
+    let json = cli.cmd.json();
     match run(cli) {
         Ok(code) => code,
+        Err(e) if json => {
+            eprintln!("{}", e.to_json());
+            ExitCode::from(2)
+        }
         Err(e) => {
-            eprintln!("bpflab: {e}");
+            eprintln!("bpflab: {}", e.chain());
             ExitCode::from(2)
         }
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode, String> {
-    match cli.cmd {
+impl Cmd {
+    /// Whether the command writes JSON (then its errors are JSON lines too).
+    fn json(&self) -> bool {
+        match self {
+            Cmd::Trace(a) => a.json,
+            Cmd::Replay(a) => a.json,
+            _ => false,
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    Ok(match cli.cmd {
         Cmd::Boot {
             guest,
             max_time,
             verbose,
-        } => boot::boot(&guest, max_time, verbose),
-        Cmd::Trace(a) => trace::trace(a),
-        Cmd::Types { image, name } => inspect::types(&image, &name),
-        Cmd::VmlinuxH { image } => inspect::vmlinux_h(&image),
-        Cmd::Image(c) => image_cmd::image(c),
-        Cmd::Bpf(b) => bpf::bpf(b),
-        Cmd::Repl(a) => repl::repl(a),
-        Cmd::Record(a) => record::record(a),
-        Cmd::Replay(a) => replay::replay(a),
-    }
+        } => boot::boot(&guest, max_time, verbose)?,
+        Cmd::Trace(a) => trace::trace(a)?,
+        Cmd::Types { image, name } => inspect::types(&image, &name)?,
+        Cmd::VmlinuxH { image } => inspect::vmlinux_h(&image)?,
+        Cmd::Image(c) => image_cmd::image(c)?,
+        Cmd::Bpf(b) => bpf::bpf(b)?,
+        Cmd::Repl(a) => repl::repl(a)?,
+        Cmd::Record(a) => record::record(a)?,
+        Cmd::Replay(a) => replay::replay(a)?,
+    })
 }

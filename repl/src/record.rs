@@ -7,7 +7,7 @@
 //! streamed to a temporary file and renamed when complete; Ctrl-C or a guest crash ends the
 //! recording cleanly at that point.
 
-use crate::args::parse_duration;
+use crate::args::{parse_duration, parse_period};
 use crate::images;
 use emu::record::{FileIdentity, Header, ImageIdentity, RecordedConfig, Recorder, SnapshotBlob};
 use std::io::IsTerminal;
@@ -26,7 +26,7 @@ pub struct RecordArgs {
     #[arg(long = "for", value_parser = parse_duration)]
     duration: Option<Duration>,
     /// Virtual time between checkpoints.
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "100ms", value_parser = parse_period)]
     checkpoint_every: Duration,
     /// Boot and run this long first, then start recording from a snapshot of that state
     /// (the recording then does not contain the boot).
@@ -110,7 +110,7 @@ fn human(bytes: u64) -> String {
     }
 }
 
-pub fn record(a: RecordArgs) -> Result<ExitCode, String> {
+pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
     let mut opts = a.guest.options();
     opts.input = None;
     opts.stdin = false;
@@ -124,9 +124,9 @@ pub fn record(a: RecordArgs) -> Result<ExitCode, String> {
     if let Some(d) = a.start_at {
         let reason = images::run_interruptible(&mut m, emu::Limits::virtual_time(d))?;
         if reason != emu::StopReason::TimeBudget {
-            return Err(format!(
-                "--start-at {d:?}: the guest stopped before that ({reason})"
-            ));
+            return Err(
+                format!("--start-at {d:?}: the guest stopped before that ({reason})").into(),
+            );
         }
         let snap = m.snapshot().map_err(|e| e.to_string())?;
         // Continue from the restored state, exactly as a replay will.

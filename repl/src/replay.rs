@@ -3,7 +3,6 @@
 //! checkpoint that differs, what differs, and the last probe hits before it.
 //! `bpflab replay --info FILE` describes a recording.
 
-use crate::args::parse_duration;
 use emu::record::{self, Recording, Until};
 use probes::image::GuestImage;
 use probes::tracer::Tracer;
@@ -26,7 +25,7 @@ pub struct ReplayArgs {
     attach: Vec<String>,
     /// Print events, probe statistics, maps and the verdict as JSON lines.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Stop after this checkpoint (a number) or at this virtual time (e.g. 1500ms).
     #[arg(long)]
     until: Option<String>,
@@ -48,12 +47,19 @@ fn parse_until(s: &str) -> Result<Until, String> {
     if let Ok(n) = s.parse::<u32>() {
         return Ok(Until::Checkpoint(n));
     }
-    let d = parse_duration(s).map_err(|e| format!("--until {s}: a checkpoint number or {e}"))?;
-    Ok(Until::Time(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+    let ns = emu::duration::parse_ns(s)
+        .map_err(|e| format!("--until {s}: neither a checkpoint number nor a duration ({e})"))?;
+    Ok(Until::Time(ns))
 }
 
-pub fn replay(a: ReplayArgs) -> Result<ExitCode, String> {
-    let rec = record::read_file(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
+pub fn replay(a: ReplayArgs) -> Result<ExitCode, crate::error::CliError> {
+    let rec = record::read_file(&a.file).map_err(|e| match e {
+        record::RecordError::Io { path, source } => crate::error::CliError::Read {
+            path: path.into(),
+            source,
+        },
+        e => crate::error::CliError::input(a.file.display().to_string(), e),
+    })?;
     if a.info {
         print_info(&a.file, &rec, a.json);
         return Ok(ExitCode::SUCCESS);
@@ -64,7 +70,8 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode, String> {
             return Err(format!(
                 "--until {k}: the recording has checkpoints 0..={}",
                 rec.checkpoints.len() - 1
-            ));
+            )
+            .into());
         }
     }
     let crate::images::Booted {
@@ -192,6 +199,7 @@ fn print_info(file: &Path, rec: &Recording, json: bool) {
             serde_json::json!({
                 "type": "recording",
                 "file": file.display().to_string(),
+                "version": probes::events::JSON_VERSION,
                 "format_version": rec.version,
                 "created_by": h.created_by,
                 "image": h.image,

@@ -25,7 +25,7 @@ pub struct TraceArgs {
     attach: Vec<String>,
     /// Print events, probe statistics and maps as JSON lines.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Stop after this much virtual time (default: when the guest stops, at most 60s).
     #[arg(long = "for", value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -71,7 +71,7 @@ fn parse_attach(arg: &str) -> Result<AttachArg, String> {
     })
 }
 
-pub fn trace(a: TraceArgs) -> Result<ExitCode, String> {
+pub fn trace(a: TraceArgs) -> Result<ExitCode, crate::error::CliError> {
     let crate::images::Booted {
         machine: mut m,
         name,

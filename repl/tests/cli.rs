@@ -283,3 +283,132 @@ fn image_info_describes_the_teaching_kernel() {
     assert_eq!(code, 2);
     assert!(err.contains("expected linux or teaching"), "{err}");
 }
+
+#[test]
+fn durations_have_one_grammar_with_clear_errors() {
+    for (bad, why) in [
+        ("1e300s", "has an exponent"),
+        ("10", "has no unit"),
+        ("-1s", "is negative"),
+        ("5parsecs", "unknown unit 'parsecs'"),
+        ("99999999999999999999s", "too long"),
+    ] {
+        let (code, _, err) = bpflab(&["boot", &format!("--max-time={bad}")]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(
+            err.contains("--max-time") && err.contains(why),
+            "{bad}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{bad}: {err}");
+    }
+    let (code, _, err) = bpflab(&["boot", "--max-time", "0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("guest instructions 0,"), "{err}");
+    let (code, _, err) = bpflab(&["boot", "--max-time", "10h"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("stop: exit port, code 0"), "{err}");
+    let (code, _, err) = bpflab(&["boot", "--max-time", "0.5s"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("virtual time 500.000 ms"), "{err}");
+    let out = std::env::temp_dir().join(format!("bpflab-cli-zero-{}.bpfrec", std::process::id()));
+    let (code, _, err) = bpflab(&[
+        "record",
+        "--checkpoint-every",
+        "0",
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("'0' is zero"), "{err}");
+    assert!(!out.exists());
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("bpflab-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
+#[test]
+fn errors_name_the_input_once_and_say_what_is_wrong() {
+    let dir = scratch("errors");
+    let d = dir.to_str().expect("utf8");
+    for args in [
+        vec!["replay", d],
+        vec!["boot", "--image", d],
+        vec!["types", d, "struct x"],
+    ] {
+        let (code, _, err) = bpflab(&args);
+        assert_eq!(code, 2, "{args:?}");
+        assert_eq!(err.matches(d).count(), 1, "{args:?}: {err}");
+        assert!(err.contains(": cannot read: "), "{args:?}: {err}");
+    }
+    // A cut kernel image: said in words, not as the offset the ELF parser could not read.
+    let elf = std::fs::read(format!(
+        "{}/../fuzz/corpus/kernel_image/teaching.elf",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("teaching.elf seed");
+    let cut = dir.join("cut.elf");
+    std::fs::write(&cut, &elf[..4000]).expect("write");
+    let cut = cut.to_str().expect("utf8");
+    for args in [
+        vec!["boot", "--image", cut],
+        vec!["types", cut, "struct x"],
+        vec!["image", "info", cut],
+    ] {
+        let (code, _, err) = bpflab(&args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            err.contains("truncated: its ELF headers describe")
+                && err.contains("the file has 4000"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("bad offset"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn errors_are_json_lines_under_json() {
+    let dir = scratch("json");
+    let rec = dir.join("garbage.bpfrec");
+    std::fs::write(&rec, "garbage").expect("write");
+    let (code, out, err) = bpflab(&["replay", rec.to_str().expect("utf8"), "--json"]);
+    assert_eq!(code, 2);
+    assert_eq!(out, "");
+    let j: serde_json::Value = serde_json::from_str(err.trim()).expect("one JSON line");
+    assert_eq!(j["type"], "error");
+    assert_eq!(j["version"], 1);
+    assert_eq!(j["message"], rec.to_str().expect("utf8"));
+    assert_eq!(j["cause"][0], "not a bpflab recording (bad magic)");
+    let (code, _, err) = bpflab(&["trace", "--json", "--attach", "nothing.txt"]);
+    assert_eq!(code, 2);
+    let j: serde_json::Value = serde_json::from_str(err.trim()).expect("one JSON line");
+    assert_eq!(j["type"], "error");
+    assert!(
+        j["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nothing.txt")),
+        "{j}"
+    );
+    // Without --json, the same error is one line of text.
+    let (_, _, err) = bpflab(&["replay", rec.to_str().expect("utf8")]);
+    assert!(
+        err.starts_with("bpflab: ") && err.ends_with(": not a bpflab recording (bad magic)\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn replay_info_json_carries_the_common_version() {
+    let rec = scratch("info").join("short.bpfrec");
+    let rec = rec.to_str().expect("utf8");
+    let (code, _, err) = bpflab(&["record", "--for", "20ms", "-o", rec]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = bpflab(&["replay", rec, "--info", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert_eq!(j["type"], "recording");
+    assert_eq!(j["version"], 1, "{j}");
+    assert!(j["format_version"].is_u64(), "{j}");
+}

@@ -43,7 +43,7 @@ pub fn parse_limits(inv: &Invocation<'_>) -> Result<Limits, ReplError> {
             }
             crate::args::parse_duration(d)
                 .map(Limits::virtual_time)
-                .map_err(|e| inv.usage(e))
+                .map_err(|e| inv.usage(e.to_string()))
         }
         _ => Err(inv.usage("expected a duration (10ms, 2s) or 'N insns'")),
     }
