@@ -272,12 +272,7 @@ impl AttachSpec {
 /// Where an offset into a function's `code` (its bytes from the function's first instruction)
 /// falls: `Ok` on an instruction boundary, else the instruction it falls in and the next one.
 /// Decodes linearly from the start, as the kernel's kprobes do (`can_probe`).
-pub fn check_boundary(
-    name: &str,
-    start: u64,
-    code: &[u8],
-    offset: u64,
-) -> Result<(), AttachError> {
+pub fn check_boundary(name: &str, start: u64, code: &[u8], offset: u64) -> Result<(), AttachError> {
     use iced_x86::{Decoder, DecoderOptions};
     let mut decoder = Decoder::with_ip(64, code, start, DecoderOptions::NONE);
     let mut at = 0u64;
@@ -354,7 +349,11 @@ mod tests {
         );
         assert!(matches!(
             check_boundary("f", 0x1000, &code, 2),
-            Err(AttachError::NotInstructionBoundary { before: 1, after: Some(4), .. })
+            Err(AttachError::NotInstructionBoundary {
+                before: 1,
+                after: Some(4),
+                ..
+            })
         ));
     }
 

@@ -188,9 +188,16 @@ mod tests {
         page[..11].copy_from_slice(b"kmem_cache\0");
         assert!(g.ram.write(0x10000, &page));
         let mut buf = [0xaau8; 32];
-        assert_eq!(g.read_str_nofault(0x10000, &mut buf), 11, "length with the NUL");
+        assert_eq!(
+            g.read_str_nofault(0x10000, &mut buf),
+            11,
+            "length with the NUL"
+        );
         assert_eq!(&buf[..11], b"kmem_cache\0");
-        assert!(buf[11..].iter().all(|&b| b == 0), "no guest bytes after the NUL: {buf:?}");
+        assert!(
+            buf[11..].iter().all(|&b| b == 0),
+            "no guest bytes after the NUL: {buf:?}"
+        );
         assert_eq!(g.string(0x10000, 64).unwrap(), b"kmem_cache");
     }
 
