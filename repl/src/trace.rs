@@ -4,7 +4,6 @@
 
 use crate::args::parse_duration;
 use crate::mapfmt;
-use probes::attach::resolve_attach;
 use probes::image::GuestImage;
 use probes::load::{load_file, LoadOptions, Placement};
 use probes::tracer::Tracer;
@@ -151,7 +150,7 @@ pub(crate) fn attach_all(
     for arg in &args {
         // An explicit point must exist before anything is compiled.
         if let Some(p) = &arg.point {
-            resolve_attach(p, img.symbols()).map_err(|e| e.to_string())?;
+            img.resolve_attach(p).map_err(|e| e.to_string())?;
         }
         let filter = load_file(&arg.file, &opts).map_err(|e| e.to_string())?;
         let progs = filter
@@ -186,7 +185,7 @@ pub(crate) fn attach_all(
                     ))
                 }
             };
-            let points = resolve_attach(&spec, img.symbols()).map_err(|e| e.to_string())?;
+            let points = img.resolve_attach(&spec).map_err(|e| e.to_string())?;
             for p in points {
                 let location = if p.offset == 0 {
                     p.symbol.clone()

@@ -412,3 +412,33 @@ fn replay_info_json_carries_the_common_version() {
     assert_eq!(j["version"], 1, "{j}");
     assert!(j["format_version"].is_u64(), "{j}");
 }
+
+/// An offset inside an instruction never fires: refused as kprobes refuse it, naming the
+/// nearest boundaries; an offset on a boundary attaches.
+#[test]
+fn trace_refuses_an_offset_inside_an_instruction() {
+    let filter = example("count_hits.s");
+    let (code, _, err) = bpflab(&[
+        "trace",
+        "--attach",
+        &format!("ip_rcv+4={filter}"),
+        "--for",
+        "10ms",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "ip_rcv+0x4 is not an instruction boundary: the nearest are ip_rcv+0x1 and ip_rcv+0x9"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = bpflab(&[
+        "trace",
+        "--attach",
+        &format!("ip_rcv+1={filter}"),
+        "--for",
+        "10ms",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("ip_rcv+0x1"), "{err}");
+}

@@ -18,7 +18,6 @@ use super::print::{format_value, Radix};
 use super::session::{Breakpoint, Saved, Session};
 use super::{fail, ReplError};
 use emu::{HookContext, Limits, StopReason};
-use probes::attach::resolve_attach;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -31,7 +30,7 @@ pub fn brk(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
         return Err(inv.usage("missing where to stop"));
     }
     let spec = inv.rest;
-    let points: Vec<(u64, String)> = match resolve_attach(spec, s.image.symbols()) {
+    let points: Vec<(u64, String)> = match s.image.resolve_attach(spec) {
         Ok(points) => {
             if points.iter().any(|p| p.is_return) {
                 return Err(inv.usage(

@@ -7,7 +7,6 @@
 use super::commands::Invocation;
 use super::session::{LoadedFilter, Session};
 use super::{fail, ReplError};
-use probes::attach::resolve_attach;
 use probes::load::{load_asm, load_file, Filter, LoadOptions, Placement};
 use std::path::{Path, PathBuf};
 
@@ -103,7 +102,7 @@ pub fn attach(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError
             }
             (sp, _) => sp.to_string(),
         };
-        let points = resolve_attach(&spec, s.image.symbols()).map_err(|e| e.to_string())?;
+        let points = s.image.resolve_attach(&spec).map_err(|e| e.to_string())?;
         plan.push((pi, spec, points));
     }
     let programs = filter.programs.iter().map(|p| p.name.clone()).collect();
