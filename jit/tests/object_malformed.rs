@@ -15,7 +15,10 @@ fn sample() -> &'static [u8] {
         let dir = std::env::temp_dir().join(format!("bpflab-malformed-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let out = dir.join("k.o");
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/bpf-samples/kprobe_dst_discard.bpf.c");
+        let src = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/bpf-samples/kprobe_dst_discard.bpf.c"
+        );
         let st = Command::new("clang")
             .args(["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86"])
             .arg("-I/usr/include/x86_64-linux-gnu")

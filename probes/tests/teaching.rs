@@ -309,7 +309,10 @@ fn require_clang() {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(ok, "clang is required for the vmlinux.h test: run scripts/setup.sh");
+    assert!(
+        ok,
+        "clang is required for the vmlinux.h test: run scripts/setup.sh"
+    );
 }
 
 #[test]

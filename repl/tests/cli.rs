@@ -239,7 +239,10 @@ fn bpf_verify_accepts_safe_programs_and_explains_rejections() {
         .arg("-o")
         .arg(&obj)
         .status();
-    assert!(built.is_ok_and(|s| s.success()), "clang failed (run scripts/setup.sh)");
+    assert!(
+        built.is_ok_and(|s| s.success()),
+        "clang failed (run scripts/setup.sh)"
+    );
     let (code, out, _) = bpflab(&["bpf", "verify", obj.to_str().expect("utf8")]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("leak (kprobe/dst_discard): rejected"), "{out}");
