@@ -202,3 +202,8 @@ fn commands_on_a_pipe_run_like_a_batch() {
         "no colours when stdout is not a terminal"
     );
 }
+
+#[test]
+fn backtraces_use_the_cfi_unwinder() {
+    golden("backtrace", 0);
+}
