@@ -640,50 +640,17 @@ impl std::fmt::Debug for Evaluator<'_> {
     }
 }
 
-/// A register by gdb name.
+/// A register by gdb name (the table is [`emu::cpu::names`]).
 pub fn register(regs: &Regs, name: &str) -> Option<u64> {
-    Some(match name {
-        "rax" => regs.rax,
-        "rbx" => regs.rbx,
-        "rcx" => regs.rcx,
-        "rdx" => regs.rdx,
-        "rsi" => regs.rsi,
-        "rdi" => regs.rdi,
-        "rbp" | "fp" => regs.rbp,
-        "rsp" | "sp" => regs.rsp,
-        "r8" => regs.r8,
-        "r9" => regs.r9,
-        "r10" => regs.r10,
-        "r11" => regs.r11,
-        "r12" => regs.r12,
-        "r13" => regs.r13,
-        "r14" => regs.r14,
-        "r15" => regs.r15,
-        "rip" | "pc" => regs.rip,
-        "rflags" | "eflags" => regs.rflags,
-        "cs" => u64::from(regs.cs),
-        "ss" => u64::from(regs.ss),
-        "ds" => u64::from(regs.ds),
-        "es" => u64::from(regs.es),
-        "fs" => u64::from(regs.fs),
-        "gs" => u64::from(regs.gs),
-        "cr0" => regs.cr0,
-        "cr2" => regs.cr2,
-        "cr3" => regs.cr3,
-        "cr4" => regs.cr4,
-        "efer" => regs.efer,
-        "fs_base" => regs.fs_base,
-        "gs_base" => regs.gs_base,
-        _ => return None,
-    })
+    regs.by_name(name)
 }
 
-/// Register names, for completion.
-pub const REGISTERS: &[&str] = &[
-    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12", "r13",
-    "r14", "r15", "rip", "pc", "sp", "fp", "rflags", "eflags", "cs", "ss", "ds", "es", "fs", "gs",
-    "cr0", "cr2", "cr3", "cr4", "efer", "fs_base", "gs_base",
-];
+/// Register names and gdb's aliases, for completion.
+pub fn register_names() -> impl Iterator<Item = &'static str> {
+    emu::cpu::names::NAMES
+        .into_iter()
+        .chain(emu::cpu::names::ALIASES.into_iter().map(|(alias, _)| alias))
+}
 
 fn imm(ty: CType, v: u64) -> Value {
     Value {

@@ -425,26 +425,9 @@ fn flags(v: u64) -> String {
 pub fn regs(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
     inv.arity(0, 0)?;
     let r = s.machine.regs();
-    let gp = [
-        ("rax", r.rax),
-        ("rbx", r.rbx),
-        ("rcx", r.rcx),
-        ("rdx", r.rdx),
-        ("rsi", r.rsi),
-        ("rdi", r.rdi),
-        ("rbp", r.rbp),
-        ("rsp", r.rsp),
-        ("r8", r.r8),
-        ("r9", r.r9),
-        ("r10", r.r10),
-        ("r11", r.r11),
-        ("r12", r.r12),
-        ("r13", r.r13),
-        ("r14", r.r14),
-        ("r15", r.r15),
-    ];
+    let gp = &r.fields()[..emu::cpu::names::GENERAL_PURPOSE];
     let mut out = String::new();
-    for (n, v) in gp {
+    for &(n, v) in gp {
         let sym = s
             .image
             .symbols()
