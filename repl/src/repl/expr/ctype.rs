@@ -116,10 +116,35 @@ pub fn shape(image: &GuestImage, ty: &CType) -> Result<Shape> {
     })
 }
 
-/// The C name of a type.
+/// The C name of a type: `struct sk_buff *`, `char [16]`, `int (*)[3]`.
 pub fn type_name(image: &GuestImage, ty: &CType) -> String {
+    declarator(image, ty, String::new())
+}
+
+/// Writes `ty` around `inner` (empty: an abstract declarator) inside out, as C reads
+/// declarators: pointers prefix `*`, arrays suffix `[n]`, parentheses where a pointer meets
+/// an array or a function. DWARF types are written by `probes::types`' declarator, which
+/// takes the inner text too, so made-up pointers to DWARF arrays come out right.
+fn declarator(image: &GuestImage, ty: &CType, inner: String) -> String {
     match ty {
-        CType::Void => "void".into(),
+        CType::Ptr(t) => {
+            let inner = if binds_tighter_than_star(image, t) {
+                format!("(*{inner})")
+            } else {
+                format!("*{inner}")
+            };
+            declarator(image, t, inner)
+        }
+        CType::Array(t, n) => {
+            let dim = n.map(|n| n.to_string()).unwrap_or_default();
+            declarator(image, t, format!("{inner}[{dim}]"))
+        }
+        CType::Dwarf(id) => image
+            .types()
+            .ok()
+            .and_then(|db| db.declaration(Some(*id), &inner).ok())
+            .unwrap_or_else(|| join(&format!("<type {:#x}>", id.0), &inner)),
+        CType::Void => join("void", &inner),
         CType::Int { size, signed } => {
             let base = match size {
                 1 => "char",
@@ -127,31 +152,38 @@ pub fn type_name(image: &GuestImage, ty: &CType) -> String {
                 4 => "int",
                 _ => "long",
             };
-            if *signed {
-                base.into()
+            let base = if *signed {
+                base.to_string()
             } else {
                 format!("unsigned {base}")
-            }
+            };
+            join(&base, &inner)
         }
+        CType::Code => join("code", &inner),
+        CType::Unknown => join("<unknown type>", &inner),
+    }
+}
+
+/// Whether a pointer to `t` needs parentheses: `t` is an array or a function (a typedef of
+/// one is a name and needs none).
+fn binds_tighter_than_star(image: &GuestImage, t: &CType) -> bool {
+    match t {
+        CType::Array(..) => true,
         CType::Dwarf(id) => image
             .types()
             .ok()
-            .and_then(|db| db.name_of(Some(*id)).ok())
-            .unwrap_or_else(|| format!("<type {:#x}>", id.0)),
-        CType::Ptr(t) => {
-            let inner = type_name(image, t);
-            if inner.ends_with('*') {
-                format!("{inner}*")
-            } else {
-                format!("{inner} *")
-            }
-        }
-        CType::Array(t, n) => match n {
-            Some(n) => format!("{} [{n}]", type_name(image, t)),
-            None => format!("{} []", type_name(image, t)),
-        },
-        CType::Code => "code".into(),
-        CType::Unknown => "<unknown type>".into(),
+            .and_then(|db| db.get(*id).ok())
+            .is_some_and(|ty| matches!(ty.kind, Kind::Array { .. } | Kind::Function { .. })),
+        _ => false,
+    }
+}
+
+/// `int` + `*p` -> `int *p`; `int` + `` -> `int`.
+fn join(base: &str, inner: &str) -> String {
+    if inner.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base} {inner}")
     }
 }
 
