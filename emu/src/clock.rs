@@ -13,6 +13,12 @@
 //! a block because a hook asked for the stop, that first partial block is exempt from the
 //! deadline and interrupt checks ([`Clock::exempt_block`]): the guest then sees timer events at
 //! the same block boundaries as a run without the hook.
+//!
+//! Instruction lengths come from iced-x86's decoder, not from the REPL's capstone: this runs
+//! in the block hook of every block (hot, so a pure-Rust decoder without a C library and
+//! without allocation per instruction), the recorded runs' instruction counts depend on it
+//! (changing decoders could change them), and iced-x86's assembler also builds the emu tests'
+//! guest code. The REPL keeps capstone for `disas`'s AT&T/Intel text and operand details.
 
 use crate::memory::{GuestMemory, Ram};
 use std::cell::Cell;

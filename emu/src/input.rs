@@ -157,16 +157,22 @@ fn push_trigger(steps: &mut Vec<Step>, pending: &mut Option<When>, when: When) {
     }
 }
 
-/// A double-quoted string with escapes, or a bare word taken literally.
-fn unquote(arg: &str) -> Result<Vec<u8>, String> {
+/// A double-quoted string with escapes (see [`unescape`]), or a bare word taken literally.
+pub fn unquote(arg: &str) -> Result<Vec<u8>, String> {
     let Some(inner) = arg.strip_prefix('"') else {
         return Ok(arg.as_bytes().to_vec());
     };
     let Some(inner) = inner.strip_suffix('"') else {
         return Err(format!("unterminated string {arg}"));
     };
+    unescape(inner)
+}
+
+/// Decodes the escapes `\n`, `\r`, `\t`, `\\`, `\"` and `\xNN` (two hex digits); other
+/// text is taken as its UTF-8 bytes. Shared by input scripts and the REPL's `input`.
+pub fn unescape(text: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    let mut chars = inner.chars();
+    let mut chars = text.chars();
     while let Some(c) = chars.next() {
         if c != '\\' {
             let mut buf = [0u8; 4];
@@ -182,10 +188,13 @@ fn unquote(arg: &str) -> Result<Vec<u8>, String> {
             Some('x') => {
                 let hex: String = chars.by_ref().take(2).collect();
                 let v = u8::from_str_radix(&hex, 16)
-                    .map_err(|_| format!("bad escape \\x{hex} (two hex digits)"))?;
+                    .ok()
+                    .filter(|_| hex.len() == 2)
+                    .ok_or_else(|| format!("bad escape \\x{hex} (two hex digits)"))?;
                 out.push(v);
             }
-            other => return Err(format!("unknown escape \\{}", other.unwrap_or(' '))),
+            Some(other) => return Err(format!("unknown escape \\{other}")),
+            None => return Err("a lone \\ at the end".into()),
         }
     }
     Ok(out)
@@ -547,6 +556,17 @@ mod tests {
         let e = InputScript::parse("x", "@send \"\\xZZ\"\n").unwrap_err();
         assert!(e.to_string().contains("\\xZZ"), "{e}");
         assert!(InputScript::parse("x", "@wait \"\"").is_err());
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape(r#"a\tb\n\x41\\\""#).unwrap(), b"a\tb\nA\\\"");
+        assert_eq!(unquote("bare\\n").unwrap(), b"bare\\n");
+        assert_eq!(unquote(r#""q\n""#).unwrap(), b"q\n");
+        assert!(unescape(r"\q").is_err());
+        assert!(unescape(r"\xzz").is_err());
+        assert!(unescape(r"\x4").is_err());
+        assert_eq!(unescape("\\").unwrap_err(), "a lone \\ at the end");
     }
 
     #[test]

@@ -192,20 +192,13 @@ pub fn run_interruptible(
     Ok(reason)
 }
 
-/// A stable 64-bit FNV-1a hash, for cache keys.
-fn fnv64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// The directory holding the image's `vmlinux.h`, written once into the user's cache (keyed
-/// by the image's bytes) for `.c` filters to include.
+/// by the xxh3 of the image's bytes, the project's one hash) for `.c` filters to include.
 pub fn vmlinux_dir(img: &probes::image::GuestImage) -> Result<PathBuf, String> {
     let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
     let dir = base
         .join("bpflab/vmlinux")
-        .join(format!("{:016x}", fnv64(img.bytes())));
+        .join(format!("{:016x}", emu::record::hash64(img.bytes())));
     let file = dir.join("vmlinux.h");
     if !file.exists() {
         let text = img

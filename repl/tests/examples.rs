@@ -1,6 +1,7 @@
 //! Every example in `examples/` traced on the teaching kernel, compared with its golden output
 //! (`tests/golden/NAME.txt`). The teaching kernel and the virtual clock make the output
-//! deterministic. Set `BPFLAB_BLESS=1` to rewrite the golden files after an intended change.
+//! deterministic. Set `BPFLAB_BLESS=1` to rewrite the golden files after an intended change
+//! (the shared harness: the `golden` crate).
 
 use std::path::Path;
 use std::process::Command;
@@ -58,60 +59,11 @@ fn trace_on(image: &str, attach: &[&str]) -> Result<String, String> {
     }
     // stdout is deterministic; of stderr keep the stop line and the probe table with host
     // timings masked.
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str("--- stderr (host timings masked)\n");
-    for line in stderr
-        .lines()
-        .filter(|l| !l.starts_with("bpflab: ") && !l.starts_with("linux-image: "))
-    {
-        let line = match line.strip_suffix("ns") {
-            Some(rest) => format!(
-                "{} <ns>",
-                rest.trim_end_matches(|c: char| c.is_ascii_digit())
-                    .trim_end()
-            ),
-            None => line.to_string(),
-        };
-        let mut words: Vec<String> = line.split(' ').map(str::to_string).collect();
-        if let Some(i) = words.iter().position(|w| w == "host") {
-            if i >= 3 {
-                words[i - 3] = "<host>".into();
-            }
-        }
-        text.push_str(&words.join(" "));
-        text.push('\n');
-    }
-    Ok(text)
-}
-
-/// A readable diff: the first differing lines with context.
-fn diff(want: &str, got: &str) -> String {
-    let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
-    let first = w
-        .iter()
-        .zip(&g)
-        .position(|(a, b)| a != b)
-        .unwrap_or(w.len().min(g.len()));
-    let mut out = format!("first difference at line {}:\n", first + 1);
-    for i in first.saturating_sub(2)..(first + 4).min(w.len().max(g.len())) {
-        match (w.get(i), g.get(i)) {
-            (Some(a), Some(b)) if a == b => out.push_str(&format!("  {a}\n")),
-            (a, b) => {
-                if let Some(a) = a {
-                    out.push_str(&format!("- {a}\n"));
-                }
-                if let Some(b) = b {
-                    out.push_str(&format!("+ {b}\n"));
-                }
-            }
-        }
-    }
-    out.push_str(&format!(
-        "(golden {} lines, got {} lines)",
-        w.len(),
-        g.len()
-    ));
-    out
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Ok(format!(
+        "{stdout}--- stderr (host timings masked)\n{}",
+        golden::mask::stderr_timings(&stderr)
+    ))
 }
 
 #[test]
@@ -130,7 +82,6 @@ fn the_examples_match_their_golden_output_on_linux() {
 }
 
 fn check_goldens(image: &str, cases: &[(&str, &[&str])]) {
-    let bless = std::env::var_os("BPFLAB_BLESS").is_some();
     let mut failures = Vec::new();
     for (name, attach) in cases {
         let got = match trace_on(image, attach) {
@@ -141,17 +92,8 @@ fn check_goldens(image: &str, cases: &[(&str, &[&str])]) {
             }
         };
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.txt"));
-        if bless {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).expect("golden dir");
-            }
-            std::fs::write(&path, &got).expect("write golden");
-            continue;
-        }
-        let want = std::fs::read_to_string(&path)
-            .unwrap_or_else(|_| panic!("{} missing: run with BPFLAB_BLESS=1", path.display()));
-        if want != got {
-            failures.push(format!("{name}: {}", diff(&want, &got)));
+        if let Err(e) = golden::check(&path, &got) {
+            failures.push(format!("{name}: {e}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

@@ -1,7 +1,8 @@
 //! `bpflab repl --batch` on the teaching kernel: every script in `tests/repl/*.bpflab` runs
 //! with `--echo --keep-going`, and its output (stdout and stderr, interleaved as written) is
 //! compared with `tests/repl/NAME.out`. Host timings (probe costs) are masked; everything
-//! else is deterministic (virtual time). `BPFLAB_BLESS=1` rewrites the golden files.
+//! else is deterministic (virtual time). `BPFLAB_BLESS=1` rewrites the golden files (the
+//! shared harness: the `golden` crate).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -42,74 +43,14 @@ fn repl(args: &[&str], script: &Path) -> (i32, String) {
     (status.code().unwrap_or(-1), text)
 }
 
-/// Masks host timings: `1234ns` words become `<ns>` (keeping the column width).
-fn mask(text: &str) -> String {
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut l = String::new();
-        let mut rest = line;
-        while let Some(i) = rest.find("ns") {
-            let head = &rest[..i];
-            let digits = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-            let after = rest[i + 2..].chars().next();
-            if digits > 0 && after.is_none_or(|c| !c.is_alphanumeric()) {
-                l.push_str(&head[..head.len() - digits]);
-                let masked = format!("{:>w$}", "<ns>", w = digits + 2);
-                l.push_str(&masked);
-            } else {
-                l.push_str(&rest[..i + 2]);
-            }
-            rest = &rest[i + 2..];
-        }
-        l.push_str(rest);
-        out.push_str(&l);
-        out.push('\n');
-    }
-    out
-}
-
-fn diff(want: &str, got: &str) -> String {
-    let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
-    let first = w
-        .iter()
-        .zip(&g)
-        .position(|(a, b)| a != b)
-        .unwrap_or(w.len().min(g.len()));
-    let mut out = format!("first difference at line {}:\n", first + 1);
-    for i in first.saturating_sub(2)..(first + 4).min(w.len().max(g.len())) {
-        match (w.get(i), g.get(i)) {
-            (Some(a), Some(b)) if a == b => out.push_str(&format!("  {a}\n")),
-            (a, b) => {
-                if let Some(a) = a {
-                    out.push_str(&format!("- {a}\n"));
-                }
-                if let Some(b) = b {
-                    out.push_str(&format!("+ {b}\n"));
-                }
-            }
-        }
-    }
-    out
-}
-
 fn golden(name: &str, want_code: i32) {
     let script = scripts().join(format!("{name}.bpflab"));
     let (code, out) = repl(&["--echo", "--keep-going"], &script);
-    let got = format!("{}--- exit status {code}\n", mask(&out));
-    let path = scripts().join(format!("{name}.out"));
-    if std::env::var_os("BPFLAB_BLESS").is_some() {
-        std::fs::write(&path, &got).expect("write golden");
-        return;
+    let got = format!("{}--- exit status {code}\n", golden::mask::ns_words(&out));
+    golden::assert_matches(&scripts().join(format!("{name}.out")), &got);
+    if !golden::blessing() {
+        assert_eq!(code, want_code, "{name}: exit status");
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with BPFLAB_BLESS=1)", path.display()));
-    assert!(
-        want == got,
-        "{name}: output differs from {}\n{}",
-        path.display(),
-        diff(&want, &got)
-    );
-    assert_eq!(code, want_code, "{name}: exit status");
 }
 
 #[test]
@@ -201,4 +142,9 @@ fn commands_on_a_pipe_run_like_a_batch() {
         !stdout.contains('\x1b'),
         "no colours when stdout is not a terminal"
     );
+}
+
+#[test]
+fn backtraces_use_the_cfi_unwinder() {
+    golden("backtrace", 0);
 }

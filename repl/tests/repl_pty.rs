@@ -1,6 +1,7 @@
 //! The interactive REPL in a pseudo-terminal: Tab completes a partial symbol, a struct
 //! member after `.` and after `->` (typed from a cast), Ctrl-C pauses a running guest and
-//! the prompt comes back, Ctrl-C at the prompt does not end the session.
+//! the prompt comes back, Ctrl-C at the prompt does not end the session, and lines typed
+//! ahead (while the guest runs, or several in one write) all run, in order.
 
 use expectrl::{ControlCode, Session};
 use std::process::Command;
@@ -72,4 +73,32 @@ fn tab_completes_symbols_and_members_and_ctrl_c_pauses_the_guest() {
     p.expect("(int)42").expect("still usable");
     p.send("quit\r").expect("send");
     p.expect(expectrl::Eof).expect("exits");
+}
+
+#[test]
+fn lines_typed_while_the_guest_runs_all_run_in_order() {
+    let mut p = spawn();
+    p.expect("(bpflab)").expect("prompt");
+    p.send("realtime on\r").expect("send");
+    p.expect("real time").expect("realtime on");
+    p.expect("(bpflab)").expect("prompt");
+    // The guest runs for 500 ms of host time; three lines are typed meanwhile.
+    p.send("run 500ms\r").expect("send");
+    p.expect("Welcome to the bpflab teaching kernel")
+        .expect("the guest runs");
+    p.send("print 1000 + 1\rprint 1000 + 2\r").expect("send");
+    p.send("print 1000 + 3\r").expect("send");
+    p.expect("paused at").expect("the run ends");
+    p.expect("(int)1001")
+        .expect("the first typed-ahead line ran");
+    p.expect("(int)1002")
+        .expect("the second typed-ahead line ran");
+    p.expect("(int)1003")
+        .expect("the third typed-ahead line ran");
+    // Several lines in one write at the prompt.
+    p.send("print 2000 + 1\rprint 2000 + 2\rquit\r")
+        .expect("send");
+    p.expect("(int)2001").expect("first of one write");
+    p.expect("(int)2002").expect("second of one write");
+    p.expect(expectrl::Eof).expect("quit, the third, ran");
 }

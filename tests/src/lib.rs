@@ -19,7 +19,7 @@
 //!
 //! `build.rs` turns every case directory into its own `#[test]`, so
 //! `cargo nextest run -p tests --partition count:1/2` shards the suite. `BPFLAB_BLESS=1`
-//! rewrites the golden files. `BPFLAB_BIN` points at a prebuilt `bpflab`; otherwise the suite
+//! rewrites the golden files (the shared harness, the `golden` crate). `BPFLAB_BIN` points at a prebuilt `bpflab`; otherwise the suite
 //! builds it once with cargo (same profile).
 
 use serde::Deserialize;
@@ -167,81 +167,13 @@ fn substitute(args: &[String], dir: &Path) -> Vec<String> {
     args.iter().map(|a| a.replace("{case}", &d)).collect()
 }
 
-/// Mask host timings in the text output (as repl/tests/examples.rs does).
+/// The text output as compared: stdout, then stderr with host timings masked (the
+/// [`golden::mask`] shared with the example traces).
 pub fn mask_text(stdout: &str, stderr: &str) -> String {
-    let mut text = stdout.to_string();
-    text.push_str("--- stderr (host timings masked)\n");
-    for line in stderr.lines().filter(|l| !l.starts_with("bpflab: ")) {
-        let line = match line.strip_suffix("ns") {
-            Some(rest) if rest.ends_with(|c: char| c.is_ascii_digit()) => format!(
-                "{} <ns>",
-                rest.trim_end_matches(|c: char| c.is_ascii_digit())
-                    .trim_end()
-            ),
-            _ => line.to_string(),
-        };
-        let mut words: Vec<String> = line.split(' ').map(str::to_string).collect();
-        if let Some(i) = words.iter().position(|w| w == "host") {
-            if i >= 3 {
-                words[i - 3] = "<host>".into();
-            }
-        }
-        text.push_str(&words.join(" "));
-        text.push('\n');
-    }
-    text
-}
-
-/// Zero host timings in JSON lines.
-pub fn mask_json(stdout: &str) -> String {
-    let mut out = String::new();
-    for line in stdout.lines() {
-        match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(mut v) => {
-                if let Some(o) = v.as_object_mut() {
-                    for k in ["mean_ns", "host_ms"] {
-                        if o.contains_key(k) {
-                            o.insert(k.into(), 0.into());
-                        }
-                    }
-                }
-                out.push_str(&v.to_string());
-            }
-            Err(_) => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// A readable diff: the first differing line with context.
-pub fn diff(want: &str, got: &str) -> String {
-    let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
-    let first = w
-        .iter()
-        .zip(&g)
-        .position(|(a, b)| a != b)
-        .unwrap_or(w.len().min(g.len()));
-    let mut out = format!(
-        "first difference at line {} (want {} lines, got {}):\n",
-        first + 1,
-        w.len(),
-        g.len()
-    );
-    for i in first.saturating_sub(3)..(first + 6).min(w.len().max(g.len())) {
-        match (w.get(i), g.get(i)) {
-            (Some(a), Some(b)) if a == b => out.push_str(&format!("   {a}\n")),
-            (a, b) => {
-                if let Some(a) = a {
-                    out.push_str(&format!(" - {a}\n"));
-                }
-                if let Some(b) = b {
-                    out.push_str(&format!(" + {b}\n"));
-                }
-            }
-        }
-    }
-    out
+    format!(
+        "{stdout}--- stderr (host timings masked)\n{}",
+        golden::mask::stderr_timings(stderr)
+    )
 }
 
 fn replay(path: &Path, args: &[String], json: bool) -> (i32, String) {
@@ -259,28 +191,11 @@ fn replay(path: &Path, args: &[String], json: bool) -> (i32, String) {
     );
     let code = o.status.code().unwrap_or(-1);
     let text = if json {
-        mask_json(&stdout)
+        golden::mask::json_timings(&stdout)
     } else {
         mask_text(&stdout, &stderr)
     };
     (code, text)
-}
-
-fn check_golden(file: &Path, got: &str, errors: &mut Vec<String>) {
-    if std::env::var_os("BPFLAB_BLESS").is_some() {
-        if let Err(e) = std::fs::write(file, got) {
-            errors.push(format!("{}: {e}", file.display()));
-        }
-        return;
-    }
-    let want = std::fs::read_to_string(file).unwrap_or_default();
-    if want != got {
-        errors.push(format!(
-            "{} differs (BPFLAB_BLESS=1 rewrites it)\n{}",
-            file.display(),
-            diff(&want, got)
-        ));
-    }
 }
 
 /// Record, (mutate,) replay as text and JSON, and compare with the golden files.
@@ -308,7 +223,9 @@ pub fn run_case(name: &str) {
         } else {
             "expected.txt"
         });
-        check_golden(&golden, &text, &mut errors);
+        if let Err(e) = golden::check(&golden, &text) {
+            errors.push(e);
+        }
     }
     let _ = std::fs::remove_file(&rec);
     assert!(

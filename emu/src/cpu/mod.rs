@@ -4,6 +4,7 @@
 
 pub mod cpuid;
 pub(crate) mod deliver;
+pub mod names;
 pub(crate) mod unicorn_raw;
 
 use serde::{Deserialize, Serialize};

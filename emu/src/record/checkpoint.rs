@@ -141,42 +141,10 @@ impl PageHasher {
     }
 }
 
-/// Every register of [`Regs`] with its name, in the order checkpoints store them.
+/// Every register of [`Regs`] with its name, in the order checkpoints store them (the
+/// table is [`crate::cpu::names`]).
 pub fn regs_fields(r: &Regs) -> [(&'static str, u64); 32] {
-    [
-        ("rax", r.rax),
-        ("rbx", r.rbx),
-        ("rcx", r.rcx),
-        ("rdx", r.rdx),
-        ("rsi", r.rsi),
-        ("rdi", r.rdi),
-        ("rbp", r.rbp),
-        ("rsp", r.rsp),
-        ("r8", r.r8),
-        ("r9", r.r9),
-        ("r10", r.r10),
-        ("r11", r.r11),
-        ("r12", r.r12),
-        ("r13", r.r13),
-        ("r14", r.r14),
-        ("r15", r.r15),
-        ("rip", r.rip),
-        ("rflags", r.rflags),
-        ("cs", u64::from(r.cs)),
-        ("ss", u64::from(r.ss)),
-        ("ds", u64::from(r.ds)),
-        ("es", u64::from(r.es)),
-        ("fs", u64::from(r.fs)),
-        ("gs", u64::from(r.gs)),
-        ("cr0", r.cr0),
-        ("cr2", r.cr2),
-        ("cr3", r.cr3),
-        ("cr4", r.cr4),
-        ("efer", r.efer),
-        ("fs_base", r.fs_base),
-        ("gs_base", r.gs_base),
-        ("kernel_gs_base", r.kernel_gs_base),
-    ]
+    r.fields()
 }
 
 /// Hash of the device states (their serialised form).

@@ -252,8 +252,11 @@ pub static COMMANDS: &[Command] = &[
         aliases: &[],
         usage: "log",
         summary: "the last load log (compiler and loader messages, warnings)",
-        help: "Shows what the last 'attach' reported while loading: clang's errors and \
-               warnings, loader and JIT warnings. (The verifier's log will appear here.)",
+        help: "Shows what the last 'attach' reported while loading. After a load that \
+               worked: 'ORIGIN: loaded' and its warnings (JIT fallbacks, checked mode). After \
+               one that failed: the whole error: clang's diagnostics, ELF or relocation \
+               errors, or the verifier's rejection (the failing instruction, its source line \
+               and why). 'reset' clears it.",
         example: "log",
         group: PROBES,
         args: &[],
@@ -753,6 +756,15 @@ mod tests {
             let parsed = parse(c.example).expect("example parses");
             assert_eq!(parsed.cmd.name, c.name);
         }
+    }
+
+    #[test]
+    fn help_describes_what_commands_do_not_future_plans() {
+        for c in COMMANDS {
+            assert!(!c.help.contains("will appear"), "{}: {}", c.name, c.help);
+        }
+        let log = parse("log").expect("log").cmd;
+        assert!(log.help.contains("verifier's rejection"), "{}", log.help);
     }
 
     #[test]

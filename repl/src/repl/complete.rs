@@ -166,8 +166,7 @@ impl ReplHelper {
         let tok = &before[start..];
         let head = &before[..start];
         if let Some(reg) = tok.strip_prefix('$') {
-            let regs = expr::REGISTERS
-                .iter()
+            let regs = expr::register_names()
                 .filter(|r| r.starts_with(reg))
                 .map(|r| format!("${r}"));
             return (start, pairs(regs));

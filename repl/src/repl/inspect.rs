@@ -11,8 +11,8 @@ use super::session::Session;
 use super::{fail, ReplError};
 use probes::symbols::{Binding, Symbol, SymbolKind};
 
-/// Where kernel addresses start (frame-pointer walks stop below it in kernel stacks).
-const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
+// Where kernel addresses start (a kernel stack's walk stops below it).
+use probes::guest::KERNEL_HALF;
 /// Largest function disassembled whole.
 const MAX_FUNCTION_BYTES: u64 = 64 << 10;
 /// Most symbols a glob lists.
@@ -425,26 +425,9 @@ fn flags(v: u64) -> String {
 pub fn regs(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
     inv.arity(0, 0)?;
     let r = s.machine.regs();
-    let gp = [
-        ("rax", r.rax),
-        ("rbx", r.rbx),
-        ("rcx", r.rcx),
-        ("rdx", r.rdx),
-        ("rsi", r.rsi),
-        ("rdi", r.rdi),
-        ("rbp", r.rbp),
-        ("rsp", r.rsp),
-        ("r8", r.r8),
-        ("r9", r.r9),
-        ("r10", r.r10),
-        ("r11", r.r11),
-        ("r12", r.r12),
-        ("r13", r.r13),
-        ("r14", r.r14),
-        ("r15", r.r15),
-    ];
+    let gp = &r.fields()[..emu::cpu::names::GENERAL_PURPOSE];
     let mut out = String::new();
-    for (n, v) in gp {
+    for &(n, v) in gp {
         let sym = s
             .image
             .symbols()
@@ -546,40 +529,16 @@ pub fn return_of_frame(s: &Session) -> Option<(u64, u64)> {
     }
 }
 
-/// Code addresses of the stack, innermost first.
+/// Code addresses of the stack, innermost first: probes' unwinder (the image's DWARF CFI,
+/// frame pointers where it has none), so `bt` agrees with the stacks filters record and
+/// works on kernels built without frame pointers.
 pub fn stack(s: &Session, max: usize) -> Vec<u64> {
     let r = s.machine.regs();
-    let mut ips = vec![r.rip];
     let kernel = r.rip >= KERNEL_HALF;
-    let mut fp = r.rbp;
-    match frame_state(s, r.rip) {
-        FrameState::AtEntry => {
-            if let Some(ret) = read_u64(s, r.rsp).filter(|&a| a != 0) {
-                ips.push(ret);
-            }
-        }
-        FrameState::AfterPush => {
-            if let Some(ret) = read_u64(s, r.rsp.wrapping_add(8)).filter(|&a| a != 0) {
-                ips.push(ret);
-            }
-        }
-        FrameState::Body => {}
-    }
-    while ips.len() < max && fp != 0 && (!kernel || fp >= KERNEL_HALF) {
-        let (Some(next), Some(ret)) = (read_u64(s, fp), read_u64(s, fp.wrapping_add(8))) else {
-            break;
-        };
-        if ret == 0 || (kernel && ret < KERNEL_HALF) {
-            break;
-        }
-        ips.push(ret);
-        if next <= fp {
-            break;
-        }
-        fp = next;
-    }
-    ips.truncate(max);
-    ips
+    let is_code = |a: u64| a != 0 && (!kernel || a >= KERNEL_HALF);
+    s.image
+        .unwinder()
+        .unwind(&r, &|a| read_u64(s, a), max, &is_code)
 }
 
 pub fn bt(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {

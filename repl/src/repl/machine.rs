@@ -142,34 +142,6 @@ pub fn console(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplErro
     Ok(out)
 }
 
-/// Decodes `\n`, `\t`, `\r`, `\\` and `\xHH`.
-pub fn unescape(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push(b'\n'),
-            Some('t') => out.push(b'\t'),
-            Some('r') => out.push(b'\r'),
-            Some('\\') => out.push(b'\\'),
-            Some('x') => {
-                let hex: String = chars.by_ref().take(2).collect();
-                let b = u8::from_str_radix(&hex, 16)
-                    .map_err(|_| format!("'\\x{hex}' is not a hex byte"))?;
-                out.push(b);
-            }
-            Some(o) => return Err(format!("unknown escape '\\{o}'")),
-            None => return Err("a lone '\\' at the end".into()),
-        }
-    }
-    Ok(out)
-}
-
 pub fn input(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
     let (newline, text) = match inv.rest.strip_prefix("-n") {
         Some(t) if t.is_empty() || t.starts_with(char::is_whitespace) => (false, t.trim_start()),
@@ -178,7 +150,7 @@ pub fn input(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError>
     if text.is_empty() && !newline {
         return Err(inv.usage("nothing to type"));
     }
-    let mut bytes = unescape(text).map_err(|e| inv.usage(e))?;
+    let mut bytes = emu::input::unescape(text).map_err(|e| inv.usage(e))?;
     if newline {
         bytes.push(b'\n');
     }
@@ -187,17 +159,4 @@ pub fn input(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError>
         "queued {} byte(s) for the guest's console\n",
         bytes.len()
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes() {
-        assert_eq!(unescape(r"a\tb\n\x41\\").expect("ok"), b"a\tb\nA\\");
-        assert!(unescape(r"\q").is_err());
-        assert!(unescape(r"\xzz").is_err());
-        assert!(unescape("\\").is_err());
-    }
 }
