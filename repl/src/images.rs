@@ -34,8 +34,22 @@ pub fn read_image(image: &str) -> Result<(String, Vec<u8>), CliError> {
     match image {
         "teaching" => Ok(("teaching".to_string(), TEACHING_ELF.to_vec())),
         "linux" => Ok(("linux".to_string(), read(&linux_dir()?.join("vmlinux"))?)),
+        _ if !Path::new(image).exists() => Err(CliError::Message(unknown_image(image))),
         _ => Ok((image.to_string(), read(Path::new(image))?)),
     }
+}
+
+/// The message for an image name that is neither a built-in image nor a file, with the
+/// closest built-in name when there is one.
+fn unknown_image(image: &str) -> String {
+    let close = ["teaching", "linux"]
+        .into_iter()
+        .filter(|n| strsim::levenshtein(n, image) <= 2)
+        .min_by_key(|n| strsim::levenshtein(n, image));
+    let hint = close
+        .map(|n| format!("did you mean {n}? "))
+        .unwrap_or_default();
+    format!("no image '{image}': {hint}(an image is teaching, linux or the path of a kernel ELF)")
 }
 
 /// Why `bytes` (the image `name`) did not parse: its truncation if that is the reason, else
@@ -210,4 +224,29 @@ pub fn vmlinux_dir(img: &probes::image::GuestImage) -> Result<PathBuf, String> {
         std::fs::rename(&tmp, &file).map_err(|e| format!("{}: {e}", file.display()))?;
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mistyped_image_name_gets_a_suggestion() {
+        let e = read_image("linx")
+            .err()
+            .map(|e| e.chain())
+            .unwrap_or_default();
+        assert!(e.contains("no image 'linx': did you mean linux?"), "{e}");
+        let e = read_image("teachng")
+            .err()
+            .map(|e| e.chain())
+            .unwrap_or_default();
+        assert!(e.contains("did you mean teaching?"), "{e}");
+        let e = read_image("/no/such/vmlinux")
+            .err()
+            .map(|e| e.chain())
+            .unwrap_or_default();
+        assert!(!e.contains("did you mean"), "{e}");
+        assert!(e.contains("path of a kernel ELF"), "{e}");
+    }
 }
