@@ -18,7 +18,15 @@ pub fn types(spec: &str, name: &str) -> Result<ExitCode, CliError> {
     let id = types
         .find(name)
         .map_err(|e| CliError::input(spec, e))?
-        .ok_or_else(|| CliError::Message(format!("{spec}: no type '{name}'")))?;
+        .ok_or_else(|| {
+            let close = types.suggest(name, 3).unwrap_or_default();
+            let hint = if close.is_empty() {
+                String::new()
+            } else {
+                format!("; did you mean {}?", close.join(", "))
+            };
+            CliError::Message(format!("{spec}: no type '{name}'{hint}"))
+        })?;
     print!(
         "{}",
         types

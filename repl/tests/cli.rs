@@ -442,3 +442,20 @@ fn trace_refuses_an_offset_inside_an_instruction() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("ip_rcv+0x1"), "{err}");
 }
+
+/// A mistyped type or image name gets the closest names.
+#[test]
+fn typos_in_type_and_image_names_get_suggestions() {
+    let (code, _, err) = bpflab(&["types", "teaching", "struct sk_bufff"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no type 'struct sk_bufff'; did you mean struct sk_buff?"),
+        "{err}"
+    );
+    let (code, _, err) = bpflab(&["types", "teaching", "struct zzzzqqq"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!err.contains("did you mean"), "{err}");
+    let (code, _, err) = bpflab(&["boot", "--image", "linx"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did you mean linux?"), "{err}");
+}

@@ -238,6 +238,37 @@ impl<'data> TypeDb<'data> {
             .find_map(|&ns| index.get(ns, bare).and_then(|slot| slot.best())))
     }
 
+    /// Up to `n` type names close to `name` (edit distance at most 2, or a third of the
+    /// name), spelled as [`TypeDb::find`] takes them (`struct sk_buff`), closest first.
+    pub fn suggest(&self, name: &str, n: usize) -> Result<Vec<String>, TypeError> {
+        let index = self.index()?;
+        let name = name.trim();
+        let spaces: Vec<(Namespace, &str)> = [
+            (Namespace::Struct, "struct "),
+            (Namespace::Union, "union "),
+            (Namespace::Enum, "enum "),
+            (Namespace::Typedef, ""),
+            (Namespace::Base, ""),
+        ]
+        .into_iter()
+        .filter(|(_, kw)| kw.is_empty() || name.starts_with(kw) || !name.contains(' '))
+        .collect();
+        let mut out: Vec<(usize, String)> = Vec::new();
+        for (ns, kw) in spaces {
+            let bare = name.strip_prefix(kw).unwrap_or(name).trim();
+            let limit = (bare.len() / 3).max(2);
+            for cand in index.names_with_prefix(ns, "") {
+                let d = strsim::levenshtein(bare, cand);
+                if d <= limit && d > 0 {
+                    out.push((d, format!("{kw}{cand}")));
+                }
+            }
+        }
+        out.sort();
+        out.dedup_by(|a, b| a.1 == b.1);
+        Ok(out.into_iter().take(n).map(|(_, s)| s).collect())
+    }
+
     /// Like [`TypeDb::find`], but an unknown name is an error that names it.
     pub fn require(&self, name: &str) -> Result<TypeId, TypeError> {
         self.find(name)?
