@@ -167,8 +167,42 @@ fn verify_one(
         Err(e) => {
             print!("{}", e.log);
             println!("{title}: rejected: {e}");
+            if let Some(hint) = type_hint(ty, &e.reason) {
+                println!("hint: {hint}");
+            }
             false
         }
+    }
+}
+
+/// When a refusal suggests the program was written for another context than `--type` gave
+/// it (memory and its length in r1 and r2, as `bpf run --mem` and the conformance suites
+/// hand them), which `--type` would fit.
+fn type_hint(ty: &jit::verifier::ProgType, reason: &jit::verifier::Reason) -> Option<String> {
+    use jit::verifier::Reason;
+    if ty.name == "mem" {
+        return None;
+    }
+    match reason {
+        Reason::UninitRegister { reg: 2 } => Some(format!(
+            "r2 is not set at entry for --type {}; a program that takes memory in r1 and its \
+             length in r2 (as `bpf run --mem` runs it) verifies with --type mem:N, N the \
+             memory's size in bytes",
+            ty.name
+        )),
+        Reason::ContextAccess { off, size, .. } => {
+            let end = off.saturating_add(*size as i64).max(1);
+            let ctx = match &ty.context {
+                jit::verifier::Context::Table { size, .. } => format!("{size}-byte "),
+                _ => String::new(),
+            };
+            Some(format!(
+                "the access ends at byte {end}, past the {ctx}context of --type {}; if r1 is \
+                 plain memory, --type mem:N with N >= {end} describes it",
+                ty.name
+            ))
+        }
+        _ => None,
     }
 }
 

@@ -459,3 +459,36 @@ fn typos_in_type_and_image_names_get_suggestions() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("did you mean linux?"), "{err}");
 }
+
+/// A program written for memory in r1/r2 but verified with the default context type is told
+/// which `--type` fits.
+#[test]
+fn bpf_verify_says_which_type_fits_a_memory_program() {
+    let (code, out, _) = bpflab(&["bpf", "verify", &example("sum.s")]);
+    assert_ne!(code, 0);
+    assert!(out.contains("reads uninitialised register r2"), "{out}");
+    assert!(
+        out.contains("hint: r2 is not set at entry for --type seed"),
+        "{out}"
+    );
+    assert!(out.contains("--type mem:N"), "{out}");
+    let dir = std::env::temp_dir().join(format!("bpflab-cli-hint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let past = dir.join("past_ctx.s");
+    std::fs::write(&past, "ldxdw %r0, [%r1+48]\nexit\n").expect("write");
+    let (code, out, _) = bpflab(&["bpf", "verify", past.to_str().expect("utf-8")]);
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("the access ends at byte 56, past the 48-byte context of --type seed"),
+        "{out}"
+    );
+    assert!(out.contains("--type mem:N with N >= 56"), "{out}");
+    let (code, out, _) = bpflab(&[
+        "bpf",
+        "verify",
+        "--type",
+        "mem:64",
+        past.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+}
