@@ -157,3 +157,22 @@ fn arguments_the_format_does_not_read_are_the_same_on_every_run() {
         assert_eq!((fmt.as_slice(), *args), (&b"%u\0"[..], [7, 0, 0]));
     }
 }
+
+/// A pointer the program holds is a host address in bpflab: printing it (`%llx`, `%p`) would
+/// put host state into the output, so it is refused; `%s` of a pointer reads the string.
+#[test]
+fn printing_a_pointer_is_refused_but_a_string_through_one_is_not() {
+    let src = "lddw %r1, map_idx_value[0]+0|mov %r2, 6|mov %r3, %r10|call 6|mov %r0, 0|exit";
+    for fmt in [&b"%llx\0"[..], b"%p\0", b"%d\0"] {
+        let r = refusal(src, &global(fmt, true));
+        assert!(
+            matches!(r, Reason::FormatPointer { reg: 3, .. }),
+            "{}: {r}",
+            String::from_utf8_lossy(fmt)
+        );
+        assert!(r.to_string().contains("host address"), "{r}");
+    }
+    let with_string = "stdw [%r10-8], 0|mov %r3, %r10|add %r3, -8|\
+        lddw %r1, map_idx_value[0]+0|mov %r2, 3|call 6|mov %r0, 0|exit";
+    prove(with_string, &global(b"%s\0", true), true).expect("%s of a stack string");
+}

@@ -81,6 +81,13 @@ pub enum Reason {
         format: String,
         reg: u8,
     },
+    #[error("{helper} format \"{format}\" prints r{reg}, a pointer: in bpflab its value is a host address, which would make the output depend on the host (print the value it points to, or %s for a string)")]
+    FormatPointer {
+        helper: &'static str,
+        /// The format as the verifier read it (escaped, up to its NUL).
+        format: String,
+        reg: u8,
+    },
     #[error("{helper} may read r{reg}, which is not initialised: the format is not known at verification time ({why}), so r3-r5 must all be initialised")]
     FormatUnknown {
         helper: &'static str,

@@ -111,7 +111,14 @@ fn ptr_region(kind: PtrKind, maps: &[MapDef]) -> String {
 /// width) one. Malformed conversions count too (the helper refuses them at run time; counting
 /// more than it reads only asks for more initialised registers).
 pub(crate) fn printf_conversions(fmt: &[u8]) -> usize {
-    let mut n = 0;
+    printf_conversion_chars(fmt).len()
+}
+
+/// The conversion character of each argument a format consumes, in order (`u` for `%llu`,
+/// `s` for `%s`, `p` for `%pK`), by the same rules as [`printf_conversions`]; a malformed
+/// conversion at the end of the format counts as `\0`.
+pub(crate) fn printf_conversion_chars(fmt: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
     let mut i = 0;
     while i < fmt.len() {
         if fmt[i] != b'%' {
@@ -130,10 +137,13 @@ pub(crate) fn printf_conversions(fmt: &[u8]) -> usize {
             i += 1;
         }
         if i < fmt.len() {
-            n += 1;
+            while fmt.get(i).is_some_and(|c| b"lhz".contains(c)) {
+                i += 1;
+            }
+            out.push(fmt.get(i).copied().unwrap_or(0));
         }
     }
-    n
+    out
 }
 
 fn imm_scalar(i: i32) -> Reg {
@@ -1248,9 +1258,24 @@ impl<'a, E> Walk<'a, E> {
         let uninit = |r: u8| st.cur().regs[r as usize] == Reg::Uninit;
         match self.const_format(st) {
             Ok(fmt) => {
-                let n = printf_conversions(&fmt).min(3);
-                match (3..3 + n as u8).find(|&r| uninit(r)) {
-                    Some(reg) => Err(Reason::FormatArg {
+                let convs = printf_conversion_chars(&fmt);
+                let n = convs.len().min(3);
+                if let Some(reg) = (3..3 + n as u8).find(|&r| uninit(r)) {
+                    return Err(Reason::FormatArg {
+                        helper: proto.name,
+                        format: fmt.escape_ascii().to_string(),
+                        reg,
+                    });
+                }
+                // A pointer the program holds is a host address here (its stack, a map
+                // value): printing it would put host state into the output. `%s` reads the
+                // string it points to instead, which is fine.
+                let pointer = (3..3 + n as u8).find(|&r| {
+                    matches!(st.cur().regs[r as usize], Reg::Ptr(_))
+                        && convs[usize::from(r - 3)] != b's'
+                });
+                match pointer {
+                    Some(reg) => Err(Reason::FormatPointer {
                         helper: proto.name,
                         format: fmt.escape_ascii().to_string(),
                         reg,
