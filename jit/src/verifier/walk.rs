@@ -110,13 +110,10 @@ fn ptr_region(kind: PtrKind, maps: &[MapDef]) -> String {
 /// `bpf_bprintf_prepare` rules: `%%` none, every other conversion (after flags `-+ 0#` and a
 /// width) one. Malformed conversions count too (the helper refuses them at run time; counting
 /// more than it reads only asks for more initialised registers).
-pub(crate) fn printf_conversions(fmt: &[u8]) -> usize {
-    printf_conversion_chars(fmt).len()
-}
-
-/// The conversion character of each argument a format consumes, in order (`u` for `%llu`,
-/// `s` for `%s`, `p` for `%pK`), by the same rules as [`printf_conversions`]; a malformed
-/// conversion at the end of the format counts as `\0`.
+///
+/// The result is the conversion character of each argument the format consumes, in order
+/// (`u` for `%llu`, `s` for `%s`, `p` for `%pK`); a malformed conversion at the end of the
+/// format counts as `\0`.
 pub(crate) fn printf_conversion_chars(fmt: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
@@ -1450,11 +1447,11 @@ impl<'a, E> Walk<'a, E> {
 
 #[cfg(test)]
 mod tests {
-    use super::printf_conversions;
+    use super::printf_conversion_chars;
 
     #[test]
     fn printf_conversions_follow_the_kernels_rules() {
-        let n = |f: &str| printf_conversions(f.as_bytes());
+        let n = |f: &str| printf_conversion_chars(f.as_bytes()).len();
         assert_eq!(n("no conversions\n"), 0);
         assert_eq!(n("100%% sure"), 0);
         assert_eq!(n("%d %i %u %x %X"), 5);
