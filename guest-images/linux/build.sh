@@ -93,21 +93,28 @@ if [ ! -f "$out/initramfs.cpio.gz" ] || [ ! -f "$out/vmlinux" ]; then
 	log "assembling $out"
 	rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 	gcc -O2 -o "$out.tmp/gen_init_cpio" "$src/usr/gen_init_cpio.c"
+	# gen_init_cpio stores each file's own mtime: stage copies stamped with the build date, so
+	# the archive does not depend on when the checkout was made.
+	stage=$out.tmp/stage
+	mkdir -p "$stage"
+	cp /bin/busybox "$here/init" "$here/bpflab-workload" "$here/hostname" "$stage/"
+	touch -d "$build_date" "$stage"/*
+	epoch=$(date -u -d "$build_date" +%s)
 	{
 		for d in /bin /sbin /usr /usr/bin /usr/sbin /dev /proc /sys /tmp /etc /root; do
 			echo "dir $d 0755 0 0"
 		done
 		echo "nod /dev/console 0600 0 0 c 5 1"
-		echo "file /bin/busybox /bin/busybox 0755 0 0"
+		echo "file /bin/busybox $stage/busybox 0755 0 0"
 		for applet in $(/bin/busybox --list); do
 			[ "$applet" = busybox ] && continue
 			echo "slink /bin/$applet busybox 0777 0 0"
 		done
-		echo "file /init $here/init 0755 0 0"
-		echo "file /bin/bpflab-workload $here/bpflab-workload 0755 0 0"
-		echo "file /etc/hostname $here/hostname 0644 0 0"
+		echo "file /init $stage/init 0755 0 0"
+		echo "file /bin/bpflab-workload $stage/bpflab-workload 0755 0 0"
+		echo "file /etc/hostname $stage/hostname 0644 0 0"
 	} > "$out.tmp/initramfs.list"
-	"$out.tmp/gen_init_cpio" -t 0 "$out.tmp/initramfs.list" | gzip -9n > "$out.tmp/initramfs.cpio.gz"
+	"$out.tmp/gen_init_cpio" -t "$epoch" "$out.tmp/initramfs.list" | gzip -9n > "$out.tmp/initramfs.cpio.gz"
 	ln -f "$kbuild/vmlinux" "$out.tmp/vmlinux" 2> /dev/null || cp "$kbuild/vmlinux" "$out.tmp/vmlinux"
 	cp "$kbuild/arch/x86/boot/bzImage" "$kbuild/System.map" "$kbuild/.config" "$out.tmp/"
 	echo "console=ttyS0 bpflab.workload" > "$out.tmp/cmdline"
@@ -119,7 +126,7 @@ if [ ! -f "$out/initramfs.cpio.gz" ] || [ ! -f "$out/vmlinux" ]; then
 		echo "gcc $(gcc -dumpfullversion)"
 		(cd "$out.tmp" && sha256sum vmlinux bzImage initramfs.cpio.gz cmdline)
 	} > "$out.tmp/manifest"
-	rm -f "$out.tmp/gen_init_cpio"
+	rm -rf "$out.tmp/gen_init_cpio" "$stage"
 	rm -rf "$out" && mv "$out.tmp" "$out"
 fi
 ln -sfn "$out" "$root/linux-latest"
