@@ -6,6 +6,8 @@
 //!
 //! - [`check`]: compare (or bless) one file; a mismatch is a unified diff of the golden file
 //!   against the output (from `similar`), naming the file and how to bless.
+//! - [`check_image`]: goldens made on a built guest image name it (its manifest); another
+//!   image fails with both images' package versions, not a diff of timestamps.
 //! - [`mask`]: the host-dependent values the outputs contain (probe costs in ns, host run
 //!   times, JSON timing fields), replaced by placeholders before comparing.
 //!
@@ -64,6 +66,47 @@ pub fn assert_matches(path: &Path, got: &str) {
     }
 }
 
+/// Goldens made on a built guest image (Linux: virtual timestamps depend on every byte of
+/// the kernel and initramfs) hold only on that image. `stamp` is the manifest of the image
+/// they were blessed on (package versions and file hashes, `manifest` in the image's
+/// directory); this checks that `image_dir` holds the same image, and when [`blessing`]
+/// writes its manifest to `stamp` instead. The error names both images' package versions
+/// and `bless`, the command that re-blesses.
+pub fn check_image(image_dir: &Path, stamp: &Path, bless: &str) -> Result<(), String> {
+    let here = std::fs::read_to_string(image_dir.join("manifest"))
+        .map_err(|e| format!("{}/manifest: {e} (rebuild the image)", image_dir.display()))?;
+    if blessing() {
+        return std::fs::write(stamp, &here).map_err(|e| format!("{}: {e}", stamp.display()));
+    }
+    let then = std::fs::read_to_string(stamp).unwrap_or_default();
+    if then == here {
+        return Ok(());
+    }
+    let packages = |m: &str| -> String {
+        m.lines()
+            .filter(|l| !l.contains("  "))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(format!(
+        "the goldens beside {} were blessed on another image:\n  blessed on: {}\n  built here: {}\n\
+         If the package versions differ, Debian has moved on: re-bless with `{bless}`. If they \
+         are the same, the image build is not reproducible: that is a bug.",
+        stamp.display(),
+        packages(&then),
+        packages(&here)
+    ))
+}
+
+/// [`check_image`], panicking with its message.
+#[allow(clippy::panic)]
+#[track_caller]
+pub fn assert_same_image(image_dir: &Path, stamp: &Path, bless: &str) {
+    if let Err(e) = check_image(image_dir, stamp, bless) {
+        panic!("{e}");
+    }
+}
+
 /// A unified diff of `want` (the golden file) against `got` (this run), three lines of
 /// context, with both line counts.
 pub fn diff(want: &str, got: &str) -> String {
@@ -104,6 +147,29 @@ mod tests {
             let e = check(&dir.join("missing.txt"), "").unwrap_err();
             assert!(e.contains("BPFLAB_BLESS=1"), "{e}");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn another_image_names_both_package_sets_and_the_bless_command() {
+        let dir = std::env::temp_dir().join(format!("golden-image-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let m = |v: &str| format!("linux-source-6.1 {v}\ngcc 12.2.0\nabcd  vmlinux\n");
+        std::fs::write(dir.join("manifest"), m("6.1.200-1")).expect("write");
+        let stamp = dir.join("IMAGE");
+        std::fs::write(&stamp, m("6.1.192-3")).expect("write");
+        let e = check_image(&dir, &stamp, "BLESS CMD").expect_err("differs");
+        assert!(
+            e.contains("blessed on: linux-source-6.1 6.1.192-3, gcc 12.2.0"),
+            "{e}"
+        );
+        assert!(
+            e.contains("built here: linux-source-6.1 6.1.200-1, gcc 12.2.0"),
+            "{e}"
+        );
+        assert!(e.contains("`BLESS CMD`"), "{e}");
+        std::fs::write(&stamp, m("6.1.200-1")).expect("write");
+        assert_eq!(check_image(&dir, &stamp, "x"), Ok(()));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -21,6 +21,7 @@
 //! - [`printk`]: `bpf_trace_printk` formatting by the kernel's rules;
 //! - [`tracer`]: filters attached to a running machine, entry and return probes, statistics;
 //! - [`unwind`]: guest kernel stacks from DWARF CFI, or frame pointers;
+//! - [`panic`]: a hook on `panic` that stops the guest and says what the kernel said;
 //! - [`events`]: what filters emit, as trace_pipe text or versioned JSON.
 //!
 //! ```no_run
@@ -46,6 +47,7 @@ pub mod helpers;
 pub mod image;
 pub mod lines;
 pub mod load;
+pub mod panic;
 pub mod printk;
 pub mod symbols;
 pub mod tracer;

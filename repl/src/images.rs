@@ -92,6 +92,7 @@ impl GuestArgs {
             initrd: self.initrd.as_deref(),
             input: self.input.as_deref(),
             stdin: self.stdin,
+            terminal_input: true,
         }
     }
 }
@@ -109,6 +110,9 @@ pub struct BootOptions<'a> {
     pub input: Option<&'a Path>,
     /// Feed the host's stdin to the guest's console as it arrives.
     pub stdin: bool,
+    /// Feed the host's stdin to a Linux guest's console when stdin is a terminal (`boot`,
+    /// `trace`; not the REPL, which reads its commands there).
+    pub terminal_input: bool,
 }
 
 /// A booted guest: the machine, the image's name and its ELF bytes (for symbols and types).
@@ -116,6 +120,8 @@ pub struct Booted {
     pub machine: emu::Machine,
     pub name: String,
     pub elf: Vec<u8>,
+    /// The command line it was booted with.
+    pub cmdline: String,
 }
 
 /// Boots the guest `opts` describes.
@@ -144,7 +150,7 @@ pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, CliError> {
     };
     let config = emu::MachineConfig {
         mem_bytes: opts.mem,
-        cmdline,
+        cmdline: cmdline.clone(),
     };
     let mut machine = if linux {
         emu::Machine::boot_linux(&config, kernel, initrd.as_deref())
@@ -158,10 +164,15 @@ pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, CliError> {
         let script =
             emu::InputScript::from_file(p).map_err(|e| CliError::Message(e.to_string()))?;
         machine.set_input(emu::InputSource::Script(script));
-    } else if opts.stdin || (linux && std::io::stdin().is_terminal()) {
+    } else if opts.stdin || (opts.terminal_input && linux && std::io::stdin().is_terminal()) {
         machine.set_input(emu::InputSource::stream(std::io::stdin()));
     }
-    Ok(Booted { machine, name, elf })
+    Ok(Booted {
+        machine,
+        name,
+        elf,
+        cmdline,
+    })
 }
 
 /// Whether a stop is a normal end of the guest's run.

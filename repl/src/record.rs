@@ -265,5 +265,10 @@ pub(crate) fn boot_recorded(
         }
     }
     .map_err(|e| e.to_string())?;
-    Ok(images::Booted { machine, name, elf })
+    Ok(images::Booted {
+        machine,
+        name,
+        elf,
+        cmdline: cfg.cmdline.clone(),
+    })
 }

@@ -78,6 +78,7 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode, crate::error::CliError> {
         machine: mut m,
         name,
         elf,
+        ..
     } = crate::record::boot_recorded(&rec.header, a.image.as_deref(), &a.file)?;
     let img = Rc::new(GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?);
     if a.console {

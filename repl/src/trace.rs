@@ -75,6 +75,7 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, crate::error::CliError> {
         machine: mut m,
         name,
         elf,
+        ..
     } = crate::images::boot(&a.guest.options())?;
     let img = Rc::new(GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?);
     if a.console {

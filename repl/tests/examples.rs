@@ -78,27 +78,10 @@ fn the_examples_match_their_golden_output_on_linux() {
         .expect("no Linux image: run `bpflab image build linux` (scripts/test.sh builds it)");
     // The goldens hold virtual timestamps, so they are exact only on the image they were
     // blessed on: `golden/linux/IMAGE` is that image's manifest (package versions, hashes).
-    let here = std::fs::read_to_string(dir.join("manifest"))
-        .unwrap_or_else(|e| panic!("{}/manifest: {e} (rebuild the image)", dir.display()));
-    let stamp = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/linux/IMAGE");
-    if golden::blessing() {
-        std::fs::write(&stamp, &here).expect("write the image stamp");
-    }
-    let then = std::fs::read_to_string(&stamp).unwrap_or_default();
-    let packages = |m: &str| -> String {
-        m.lines()
-            .filter(|l| l.starts_with("linux-source") || l.starts_with("busybox"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    assert!(
-        then == here,
-        "the Linux goldens were blessed on another image:\n  blessed on: {}\n  built here: {}\n\
-         If the package versions differ, Debian has moved on: re-bless with \
-         `BPFLAB_BLESS=1 cargo test -p repl --test examples linux`. If they are the same, the \
-         image build is not reproducible: that is a bug.",
-        packages(&then),
-        packages(&here)
+    golden::assert_same_image(
+        &dir,
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/linux/IMAGE"),
+        "BPFLAB_BLESS=1 cargo test -p repl --test examples --test repl_batch linux",
     );
     check_goldens("linux", LINUX_CASES);
 }

@@ -44,8 +44,14 @@ fn repl(args: &[&str], script: &Path) -> (i32, String) {
 }
 
 fn golden(name: &str, want_code: i32) {
+    golden_with(name, &[], want_code)
+}
+
+fn golden_with(name: &str, args: &[&str], want_code: i32) {
     let script = scripts().join(format!("{name}.bpflab"));
-    let (code, out) = repl(&["--echo", "--keep-going"], &script);
+    let mut all = vec!["--echo", "--keep-going"];
+    all.extend_from_slice(args);
+    let (code, out) = repl(&all, &script);
     let got = format!("{}--- exit status {code}\n", golden::mask::ns_words(&out));
     golden::assert_matches(&scripts().join(format!("{name}.out")), &got);
     if !golden::blessing() {
@@ -76,6 +82,43 @@ fn probe_commands() {
 #[test]
 fn bad_commands_and_arguments_are_errors_and_the_session_goes_on() {
     golden("errors", 1);
+}
+
+/// The Linux image the Linux scripts' goldens were made on (its manifest is beside the
+/// example goldens: one stamp for every Linux golden of this crate).
+fn linux_image() {
+    let dir = emu::loader::linux::image_dir()
+        .filter(|d| d.join("vmlinux").is_file())
+        .expect("no Linux image: run `bpflab image build linux` (scripts/test.sh builds it)");
+    golden::assert_same_image(
+        &dir,
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/linux/IMAGE"),
+        "BPFLAB_BLESS=1 cargo test -p repl --test examples --test repl_batch linux",
+    );
+}
+
+/// `bpflab repl --image linux` boots the image's initramfs to its shell; a breakpoint on
+/// `do_sys_openat2` fires when the shell runs `cat`; `bt` unwinds by DWARF CFI.
+#[test]
+fn linux_shell_breakpoints_and_backtraces() {
+    linux_image();
+    golden_with("linux-shell", &["--image", "linux"], 0);
+}
+
+/// A kernel panic stops the guest and is reported as one, with the kernel's message.
+#[test]
+fn linux_panic_is_reported_as_a_panic() {
+    linux_image();
+    golden_with(
+        "linux-panic",
+        &[
+            "--image",
+            "linux",
+            "--append",
+            "console=ttyS0 rdinit=/bin/false",
+        ],
+        1,
+    );
 }
 
 #[test]

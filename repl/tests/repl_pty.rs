@@ -1,17 +1,23 @@
 //! The interactive REPL in a pseudo-terminal: Tab completes a partial symbol, a struct
 //! member after `.` and after `->` (typed from a cast), Ctrl-C pauses a running guest and
 //! the prompt comes back, Ctrl-C at the prompt does not end the session, and lines typed
-//! ahead (while the guest runs, or several in one write) all run, in order.
+//! ahead (while the guest runs, or several in one write) all run, in order; on Linux, `tty`
+//! reaches the guest's shell and a breakpoint on `do_sys_openat2` fires when it runs `cat`.
 
 use expectrl::{ControlCode, Session};
 use std::process::Command;
 use std::time::Duration;
 
 fn spawn() -> Session {
+    spawn_with(&[])
+}
+
+fn spawn_with(args: &[&str]) -> Session {
     let home = std::env::temp_dir().join(format!("bpflab-repl-pty-{}", std::process::id()));
     std::fs::create_dir_all(&home).expect("tmp home");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bpflab"));
     cmd.arg("repl")
+        .args(args)
         .env("HOME", &home)
         .env("XDG_DATA_HOME", home.join("data"))
         .env("XDG_CACHE_HOME", home.join("cache"))
@@ -101,4 +107,65 @@ fn lines_typed_while_the_guest_runs_all_run_in_order() {
     p.expect("(int)2001").expect("first of one write");
     p.expect("(int)2002").expect("second of one write");
     p.expect(expectrl::Eof).expect("quit, the third, ran");
+}
+
+#[test]
+fn the_linux_shell_through_tty_and_a_breakpoint_when_it_runs_cat() {
+    emu::loader::linux::image_dir()
+        .filter(|d| d.join("vmlinux").is_file())
+        .expect("no Linux image: run `bpflab image build linux` (scripts/test.sh builds it)");
+    let mut p = spawn_with(&["--image", "linux"]);
+    p.expect("linux booted").expect("banner");
+    p.expect("(bpflab)").expect("prompt");
+
+    // The shell, typed at through the terminal; Ctrl-] comes back.
+    p.send("tty\r").expect("send");
+    p.expect("Ctrl-] returns").expect("tty connects");
+    p.expect("/ # ").expect("the guest's shell prompt");
+    p.send("echo hi-$((6 * 7))\r").expect("send");
+    p.expect("hi-42").expect("the shell ran what was typed");
+    p.send([0x1du8]).expect("ctrl-]");
+    p.expect("back at the prompt").expect("detached");
+    p.expect("(bpflab)").expect("prompt");
+
+    // A breakpoint fires when the shell runs cat.
+    p.send("break do_sys_openat2\r").expect("send");
+    p.expect("Breakpoint 1 at").expect("break");
+    p.expect("(bpflab)").expect("prompt");
+    p.send("tty\r").expect("send");
+    p.expect("Ctrl-] returns").expect("tty connects");
+    p.send("cat /proc/version\r").expect("send");
+    // The shell may open a file of its own first (busybox ash looks up /etc/passwd for its
+    // prompt, depending on when the keys arrive): go on until cat's open.
+    let mut opened = Vec::new();
+    for _ in 0..4 {
+        p.expect("Breakpoint 1,").expect("the breakpoint fires");
+        p.expect("(bpflab)").expect("prompt");
+        p.send("print (char *)$rsi\r").expect("send");
+        let name = p
+            .expect(expectrl::Regex(r#"= "[^"]*""#))
+            .expect("the file name");
+        let name = String::from_utf8_lossy(name.get(0).unwrap_or_default()).into_owned();
+        p.expect("(bpflab)").expect("prompt");
+        opened.push(name);
+        if opened.last().is_some_and(|n| n.contains("/proc/version")) {
+            break;
+        }
+        p.send("tty\r").expect("send");
+    }
+    assert!(
+        opened.last().is_some_and(|n| n.contains("/proc/version")),
+        "cat's open never stopped at the breakpoint; opened: {opened:?}"
+    );
+
+    // Without the breakpoint, cat finishes.
+    p.send("delete 1\r").expect("send");
+    p.expect("(bpflab)").expect("prompt");
+    p.send("tty\r").expect("send");
+    p.expect("Linux version 6.1").expect("cat's output");
+    p.expect("/ # ").expect("the shell prompt again");
+    p.send([0x1du8]).expect("ctrl-]");
+    p.expect("back at the prompt").expect("detached");
+    p.send("quit\r").expect("send");
+    p.expect(expectrl::Eof).expect("exits");
 }

@@ -179,6 +179,22 @@ pub static COMMANDS: &[Command] = &[
         run: machine::input,
     },
     Command {
+        name: "tty",
+        aliases: &[],
+        usage: "tty",
+        summary: "connect this terminal to the guest's console (Ctrl-] returns)",
+        help: "Joins the terminal to the guest's serial console, as screen or QEMU's \
+               -serial stdio do: every key goes to the guest (Ctrl-C too) and the guest runs \
+               in real time until Ctrl-], a breakpoint, a probe that stops it, a panic or its \
+               end. Filter events print as they happen. For a Linux shell: \
+               bpflab repl --image linux, then tty.",
+        example: "tty",
+        group: MACHINE,
+        args: &[],
+        takes_format: false,
+        run: super::tty::tty,
+    },
+    Command {
         name: "realtime",
         aliases: &[],
         usage: "realtime [on|off]",

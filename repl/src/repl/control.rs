@@ -362,6 +362,7 @@ pub fn snapshot(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplErr
         now_ns: s.machine.now_ns(),
         rip: s.machine.regs().rip,
         last_stop: s.last_stop.clone(),
+        panic: s.panic.clone(),
     };
     let replaced = s.snapshots.insert(name.to_string(), saved).is_some();
     Ok(format!(
@@ -395,6 +396,7 @@ pub fn restore(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplErro
         .restore(&saved.snapshot)
         .map_err(|e| ReplError::Failed(format!("cannot restore '{name}': {e}")))?;
     s.last_stop = saved.last_stop.clone();
+    s.set_panic(saved.panic.clone());
     s.forget_hook_stop();
     s.x_state.next = None;
     Ok(format!(

@@ -58,10 +58,10 @@ pub fn run(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
 pub fn status(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
     inv.arity(0, 0)?;
     let st = s.machine.stats();
-    let state = match &s.last_stop {
-        None => "booted, not run yet".to_string(),
-        Some(r) if super::session::is_final(r) => format!("stopped for good: {r}"),
-        Some(r) => format!("paused: {r}"),
+    let state = match (s.stopped_for_good(), &s.last_stop) {
+        (Some(why), _) => format!("stopped for good: {why}"),
+        (None, None) => "booted, not run yet".to_string(),
+        (None, Some(r)) => format!("paused: {r}"),
     };
     let mut out = format!(
         "image:       {} ({} symbols{})\n",
@@ -74,6 +74,7 @@ pub fn status(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError
         }
     );
     out.push_str(&format!("guest:       {state}\n"));
+    out.push_str(&format!("cmdline:     {:?}\n", s.cmdline));
     out.push_str(&format!(
         "at:          {}\n",
         s.where_is(s.machine.regs().rip)

@@ -35,17 +35,16 @@ pub mod print;
 pub mod probing;
 pub mod session;
 pub mod style;
+pub mod tty;
 
-use crate::args::parse_size;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// `bpflab repl` options.
 #[derive(clap::Args, Debug)]
 pub struct ReplArgs {
-    /// `teaching` (embedded) or the path of an ELF64 x86-64 kernel with symbols.
-    #[arg(long, default_value = "teaching")]
-    pub image: String,
+    #[command(flatten)]
+    pub guest: crate::images::GuestArgs,
     /// Run the commands of FILE without line editing, then exit.
     #[arg(long)]
     pub batch: Option<PathBuf>,
@@ -55,16 +54,15 @@ pub struct ReplArgs {
     /// In batch mode, print each command before its output, after the prompt.
     #[arg(long)]
     pub echo: bool,
-    /// Guest RAM, e.g. 256M.
-    #[arg(long, default_value = "256M", value_parser = parse_size)]
-    pub mem: usize,
     /// Start in real-time mode (idle guest time passes at host speed; see 'help realtime').
     #[arg(long)]
     pub realtime: bool,
-    /// Kernel command line.
-    #[arg(long, default_value = "")]
-    pub append: String,
 }
+
+/// The command line the REPL boots `linux` with when `--append` is not given: the image's
+/// interactive shell (the image's own default runs the workload and powers off; pass
+/// `--append 'console=ttyS0 bpflab.workload'` for that).
+pub const LINUX_SHELL_CMDLINE: &str = "console=ttyS0";
 
 /// Why a command failed. The session stays usable after every one of these.
 #[derive(Debug, thiserror::Error)]
@@ -104,17 +102,27 @@ pub fn fail<T>(msg: impl Into<String>) -> Result<T, ReplError> {
 
 /// `bpflab repl`.
 pub fn repl(args: ReplArgs) -> Result<ExitCode, String> {
-    let config = emu::MachineConfig {
-        mem_bytes: args.mem,
-        cmdline: args.append.clone(),
-    };
+    if args.guest.stdin {
+        return Err(
+            "repl: --stdin: the REPL reads its commands from stdin; its 'tty' command \
+                    connects your terminal to the guest's console"
+                .into(),
+        );
+    }
     let interactive = args.batch.is_none() && front::stdin_is_terminal();
     // Colours on a terminal, unless NO_COLOR is set (https://no-color.org).
     let colour = interactive
         && front::stdout_is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let style = style::Style::new(colour);
-    let mut session = session::Session::new(&args.image, config, style)?;
+    let mut opts = args.guest.options();
+    if opts.append.is_empty() && opts.image == "linux" {
+        opts.append = LINUX_SHELL_CMDLINE;
+    }
+    // The REPL owns the terminal: the guest's console reads it only through 'tty'.
+    opts.terminal_input = false;
+    let booted = crate::images::boot(&opts).map_err(|e| e.chain())?;
+    let mut session = session::Session::new(booted, style)?;
     if args.realtime {
         session.set_realtime(true).map_err(|e| e.to_string())?;
     }

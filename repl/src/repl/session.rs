@@ -7,7 +7,7 @@
 
 use super::style::Style;
 use super::{fail, ReplError};
-use emu::{HookId, Limits, Machine, MachineConfig, Snapshot, StopReason};
+use emu::{HookId, Limits, Machine, Snapshot, StopReason};
 use probes::image::GuestImage;
 use probes::tracer::Tracer;
 use std::cell::{Cell, RefCell};
@@ -33,6 +33,7 @@ pub struct Saved {
     pub now_ns: u64,
     pub rip: u64,
     pub last_stop: Option<StopReason>,
+    pub panic: Option<String>,
 }
 
 /// A filter loaded into the tracer (the tracer cannot forget filters; `reset` replaces it).
@@ -74,6 +75,12 @@ pub struct Session {
     pub breakpoint_hit: Rc<Cell<Option<u32>>>,
     /// Why the guest last stopped (`None`: not run since boot).
     pub last_stop: Option<StopReason>,
+    /// What the kernel said when it panicked (the guest then cannot go on).
+    pub panic: Option<String>,
+    /// Stops the guest when its kernel calls `panic` (images without one: `None`).
+    panic_watch: Option<probes::panic::PanicWatch>,
+    /// The kernel command line the guest was booted with.
+    pub cmdline: String,
     /// The last load log: compile errors and warnings of the last `attach`.
     pub log: String,
     pub filters: Vec<LoadedFilter>,
@@ -112,13 +119,16 @@ pub fn is_final(r: &StopReason) -> bool {
 }
 
 impl Session {
-    /// Boots `image` (`teaching` or a path) and stops at its first instruction.
-    pub fn new(image: &str, config: MachineConfig, style: Style) -> Result<Session, String> {
-        let (name, bytes) = crate::images::read(image)?;
-        let img =
-            Rc::new(GuestImage::new(&name, bytes.clone()).map_err(|e| format!("{name}: {e}"))?);
-        let kernel = emu::KernelImage::parse(&name, bytes).map_err(|e| e.to_string())?;
-        let mut machine = Machine::boot_image(&config, kernel).map_err(|e| e.to_string())?;
+    /// A session over a guest booted and stopped at its first instruction.
+    pub fn new(booted: crate::images::Booted, style: Style) -> Result<Session, String> {
+        let crate::images::Booted {
+            mut machine,
+            name,
+            elf,
+            cmdline,
+        } = booted;
+        let img = Rc::new(GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?);
+        let panic_watch = probes::panic::PanicWatch::install(&mut machine, &img);
         let boot_state = machine
             .snapshot()
             .map_err(|e| format!("{name}: cannot snapshot the booted machine: {e}"))?;
@@ -145,6 +155,9 @@ impl Session {
             next_breakpoint: 1,
             breakpoint_hit: Rc::new(Cell::new(None)),
             last_stop: None,
+            panic: None,
+            panic_watch,
+            cmdline,
             log: String::new(),
             filters: Vec::new(),
             x_state: XState {
@@ -199,6 +212,7 @@ impl Session {
             .map_err(|e| ReplError::Failed(format!("cannot reboot: {e}")))?;
         self.machine.take_console();
         self.last_stop = None;
+        self.set_panic(None);
         self.stopped_by_hook_at = None;
         self.x_state.next = None;
         Ok(())
@@ -227,19 +241,43 @@ impl Session {
 
     /// Runs the guest until `limits`, a breakpoint, the guest's end or Ctrl-C.
     pub fn run(&mut self, limits: Limits) -> Result<StopReason, ReplError> {
-        if let Some(r) = self.last_stop.as_ref().filter(|r| is_final(r)) {
+        if let Some(why) = self.stopped_for_good() {
             return fail(format!(
-                "the guest has stopped ({r}); 'boot' starts it again, 'restore NAME' returns to a snapshot"
+                "the guest has stopped ({why}); 'boot' starts it again, 'restore NAME' returns to a snapshot"
             ));
         }
         self.breakpoint_hit.set(None);
-        let reason = self.run_past_breakpoint(limits)?;
+        let mut reason = self.run_past_breakpoint(limits)?;
         self.stopped_by_hook_at =
             (reason == StopReason::HookRequest).then(|| self.machine.regs().rip);
+        if let Some(w) = self.panic_watch.as_ref().filter(|w| w.panicked()) {
+            // The kernel called panic(): let it print its message, then report the panic.
+            reason = w.settle(&mut self.machine);
+            self.panic = w.message(self.machine.console());
+            w.clear();
+            self.stopped_by_hook_at = None;
+        }
         self.end_console_line();
         self.last_stop = Some(reason.clone());
         self.x_state.next = None;
         Ok(reason)
+    }
+
+    /// Why the guest cannot run on, if it cannot: a kernel panic or a final stop.
+    pub fn stopped_for_good(&self) -> Option<String> {
+        match (&self.panic, &self.last_stop) {
+            (Some(m), _) => Some(format!("kernel panic: {m}")),
+            (None, Some(r)) if is_final(r) => Some(r.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Sets the panic state (restoring a snapshot taken before or after a panic).
+    pub fn set_panic(&mut self, panic: Option<String>) {
+        if let Some(w) = &self.panic_watch {
+            w.clear();
+        }
+        self.panic = panic;
     }
 
     /// After a restore the machine no longer skips the hooks where it stands.
@@ -317,6 +355,13 @@ impl Session {
     pub fn describe_stop(&self, reason: &StopReason) -> String {
         let rip = self.machine.regs().rip;
         let t = self.machine.now_ns() as f64 / 1e9;
+        if let Some(m) = &self.panic {
+            return format!(
+                "{} [{t:.6} s] at {}",
+                self.style.error(&format!("kernel panic: {m}")),
+                self.where_is(rip)
+            );
+        }
         match reason {
             StopReason::HookRequest => match self.breakpoint_hit.get() {
                 Some(id) => format!(
