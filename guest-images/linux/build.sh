@@ -25,6 +25,7 @@ need_pkgs=()
 for tool in gcc:gcc make:make flex:flex bison:bison bc:bc xz:xz-utils gzip:gzip; do
 	command -v "${tool%%:*}" > /dev/null || need_pkgs+=("${tool#*:}")
 done
+command -v pahole > /dev/null || need_pkgs+=(dwarves)
 [ -f /usr/include/libelf.h ] || need_pkgs+=(libelf-dev)
 [ -f /usr/include/openssl/ssl.h ] || need_pkgs+=(libssl-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -58,9 +59,13 @@ fi
 # the source and build directories are mapped to fixed names in DWARF and in __FILE__.
 build_date=$(date -u -d "@$(stat -c %Y /usr/src/linux-source-6.1.tar.xz)" '+%Y-%m-%d %H:%M:%S UTC')
 prefix_map="-ffile-prefix-map=$src=/usr/src/linux-source-6.1 -ffile-prefix-map=$kbuild=/usr/src/linux-build"
+# pahole encodes BTF with -j (threads) from 1.22 on, and before 1.26 the threads' order
+# shows in the output: encode on one thread (the flags scripts/pahole-flags.sh gives 1.24,
+# without -j).
 repro=(
 	KBUILD_BUILD_TIMESTAMP="$build_date" KBUILD_BUILD_USER=bpflab KBUILD_BUILD_HOST=bpflab
 	KBUILD_BUILD_VERSION=1 KCFLAGS="$prefix_map" KAFLAGS="$prefix_map"
+	PAHOLE_FLAGS="$(PAHOLE=pahole "$src/scripts/pahole-flags.sh" | sed 's/ -j\b//; s/^-j //')"
 )
 
 if [ ! -f "$kbuild/vmlinux" ] || [ ! -f "$kbuild/arch/x86/boot/bzImage" ]; then
@@ -123,6 +128,7 @@ if [ ! -f "$out/initramfs.cpio.gz" ] || [ ! -f "$out/vmlinux" ]; then
 	{
 		echo "linux-source-6.1 $(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null || echo unknown)"
 		echo "busybox-static $(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo unknown)"
+		echo "dwarves $(dpkg-query -W -f='${Version}' dwarves 2>/dev/null || echo unknown)"
 		echo "gcc $(gcc -dumpfullversion)"
 		(cd "$out.tmp" && sha256sum vmlinux bzImage initramfs.cpio.gz cmdline)
 	} > "$out.tmp/manifest"

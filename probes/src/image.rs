@@ -135,6 +135,28 @@ impl GuestImage {
         (sym, src)
     }
 
+    /// The size of the section called `name` (`None`: no such section, or no contents).
+    pub fn section_len(&self, name: &str) -> Option<usize> {
+        let elf = crate::elf::parse(self.bytes).ok()?;
+        crate::elf::section(&elf, self.bytes, name)
+            .ok()
+            .flatten()
+            .map(<[u8]>::len)
+    }
+
+    /// The kernel's tracepoints: the names of its `__tracepoint_NAME` objects, sorted.
+    pub fn tracepoints(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .symbols
+            .prefix("__tracepoint_")
+            .filter(|s| !s.kind.is_text())
+            .map(|s| &s.name["__tracepoint_".len()..])
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// Where the kernel keeps `current` and the `task_struct` fields helpers read.
     pub fn task_layout(&self) -> TaskLayout {
         let current_task = self

@@ -18,11 +18,23 @@ pub enum ImageCmd {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
-    /// Describe a kernel image: boot protocol, entry, segments, symbols, DWARF.
+    /// Describe a kernel image: boot protocol, symbols, DWARF, CFI, tracepoints, BTF, and for a
+    /// built image what it was built from (package versions) and its files' hashes.
     Info {
         /// `teaching`, `linux` or a path.
         image: String,
     },
+}
+
+/// The directory of a built image with a `manifest` (what it was built from and the hashes
+/// of its files): `linux`'s, or the directory of a path next to one.
+fn manifest_dir(image: &str) -> Option<std::path::PathBuf> {
+    let dir = match image {
+        "linux" => crate::images::linux_dir().ok()?,
+        "teaching" => return None,
+        path => Path::new(path).parent()?.to_path_buf(),
+    };
+    dir.join("manifest").is_file().then_some(dir)
 }
 
 fn source_tree() -> &'static Path {
@@ -70,15 +82,15 @@ pub fn image(cmd: ImageCmd) -> Result<ExitCode, crate::error::CliError> {
                 .map_err(|e| crate::images::image_error(&name, &bytes, e))?;
             let img =
                 probes::image::GuestImage::new(&name, bytes).map_err(|e| format!("{name}: {e}"))?;
-            println!("image      {name} ({:.1} MB)", size as f64 / 1e6);
-            println!("protocol   {:?}", kernel.protocol());
-            println!("symbols    {}", img.symbols().len());
+            println!("image       {name} ({:.1} MB)", size as f64 / 1e6);
+            println!("protocol    {:?}", kernel.protocol());
+            println!("symbols     {}", img.symbols().len());
             match img.types() {
-                Ok(t) => println!("DWARF      {} compilation units", t.unit_count()),
-                Err(e) => println!("DWARF      none ({e})"),
+                Ok(t) => println!("DWARF       {} compilation units", t.unit_count()),
+                Err(e) => println!("DWARF       none ({e})"),
             }
             println!(
-                "CFI        {}",
+                "CFI         {}",
                 if img.unwinder().has_cfi() {
                     "yes (stacks unwound with DWARF call-frame information)"
                 } else {
@@ -88,10 +100,48 @@ pub fn image(cmd: ImageCmd) -> Result<ExitCode, crate::error::CliError> {
             let layout = img.task_layout();
             match layout.current_task {
                 Some(a) => println!(
-                    "current    current_task at {a:#x} (task_struct pid +{}, tgid +{}, comm +{})",
+                    "current     current_task at {a:#x} (task_struct pid +{}, tgid +{}, comm +{})",
                     layout.pid_offset, layout.tgid_offset, layout.comm_offset
                 ),
-                None => println!("current    unknown (pid/comm helpers return 0 and \"\")"),
+                None => println!("current     unknown (pid/comm helpers return 0 and \"\")"),
+            }
+            let tracepoints = img.tracepoints();
+            println!(
+                "tracepoints {}{}",
+                tracepoints.len(),
+                if tracepoints.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({}, ...)",
+                        tracepoints
+                            .iter()
+                            .take(3)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            );
+            match img.section_len(".BTF") {
+                Some(n) => println!("BTF         {:.1} KiB (.BTF)", n as f64 / 1024.0),
+                None => println!("BTF         none"),
+            }
+            if let Some(dir) = manifest_dir(&image) {
+                let path = dir.join("manifest");
+                let text = std::fs::read_to_string(&path).map_err(|source| {
+                    crate::error::CliError::Read {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                println!("built from  {}", path.display());
+                for line in text.lines() {
+                    match line.split_once("  ") {
+                        Some((hash, file)) => println!("  sha256 {file:<18} {hash}"),
+                        None => println!("  {line}"),
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -127,6 +127,9 @@ pub struct Booted {
 /// Boots the guest `opts` describes.
 pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, CliError> {
     let (name, elf) = read_image(opts.image)?;
+    // One copy of the (70 MB for Linux) image: the machine shares it while it boots, and
+    // drops its part when it has loaded the segments.
+    let elf = std::sync::Arc::new(elf);
     let kernel =
         emu::KernelImage::parse(&name, elf.clone()).map_err(|e| image_error(&name, &elf, e))?;
     let linux = kernel.protocol() == emu::loader::BootProtocol::Linux64;
@@ -160,6 +163,7 @@ pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, CliError> {
         emu::Machine::boot_image(&config, kernel)
     }
     .map_err(|e| CliError::input(name.clone(), e))?;
+    let elf = std::sync::Arc::try_unwrap(elf).unwrap_or_else(|shared| shared.to_vec());
     if let Some(p) = opts.input {
         let script =
             emu::InputScript::from_file(p).map_err(|e| CliError::Message(e.to_string()))?;

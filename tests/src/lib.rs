@@ -33,6 +33,10 @@ use std::sync::OnceLock;
 pub struct Case {
     /// What it covers.
     pub description: String,
+    /// The guest recorded: `teaching` (the default) or `linux` (the built image; its goldens
+    /// hold on the image they were blessed on, named by `cases/LINUX-IMAGE`).
+    #[serde(default = "teaching")]
+    pub image: String,
     /// Extra `bpflab record` options.
     #[serde(default)]
     pub record: Vec<String>,
@@ -48,6 +52,10 @@ pub struct Case {
     /// Expected exit code of the replay.
     #[serde(default)]
     pub exit: i32,
+}
+
+fn teaching() -> String {
+    "teaching".to_string()
 }
 
 /// Change one checkpoint of a recording.
@@ -119,7 +127,7 @@ pub fn record_case(name: &str, case: &Case, dir: &Path) -> PathBuf {
     let out = scratch().join(format!("{name}.bpfrec"));
     let mut cmd = Command::new(bpflab());
     cmd.current_dir(root())
-        .args(["record", "--image", "teaching", "-o"])
+        .args(["record", "--image", &case.image, "-o"])
         .arg(&out)
         .args(&case.record);
     if let Some(i) = &case.input {
@@ -202,6 +210,18 @@ fn replay(path: &Path, args: &[String], json: bool) -> (i32, String) {
 pub fn run_case(name: &str) {
     let dir = root().join("tests/cases").join(name);
     let case = load_case(&dir);
+    if case.image == "linux" {
+        let image = emu::loader::linux::image_dir()
+            .filter(|d| d.join("vmlinux").is_file())
+            .unwrap_or_else(|| {
+                panic!("no Linux image: run `bpflab image build linux` (scripts/test.sh builds it)")
+            });
+        golden::assert_same_image(
+            &image,
+            &root().join("tests/cases/LINUX-IMAGE"),
+            "BPFLAB_BLESS=1 cargo test -p tests --test cases linux",
+        );
+    }
     let rec = record_case(name, &case, &dir);
     if let Some(m) = &case.mutate {
         mutate(&rec, m);

@@ -27,8 +27,10 @@ pub struct Segment {
 pub struct ElfImage {
     /// Name used in messages.
     pub name: String,
-    /// The whole file (symbols, DWARF: parsed by other crates).
-    pub bytes: Arc<[u8]>,
+    /// The whole file (symbols, DWARF: parsed by other crates). Shared, never copied: a
+    /// vmlinux is 70 MB, and a caller that keeps the bytes (for symbols) after booting gets
+    /// them back with `Arc::try_unwrap` once the machine has dropped its image.
+    pub bytes: Arc<Vec<u8>>,
     /// e_entry (virtual).
     pub entry: u64,
     /// PT_LOAD segments.
@@ -40,7 +42,8 @@ pub struct ElfImage {
 
 impl ElfImage {
     /// Parse and validate everything that does not depend on the machine.
-    pub fn parse(name: &str, bytes: Vec<u8>) -> Result<Self, LoadError> {
+    pub fn parse(name: &str, bytes: impl Into<Arc<Vec<u8>>>) -> Result<Self, LoadError> {
+        let bytes: Arc<Vec<u8>> = bytes.into();
         let image = name.to_string();
         if bytes.len() < 4 || &bytes[0..4] != b"\x7fELF" {
             return Err(LoadError::NotElf {
@@ -127,7 +130,7 @@ impl ElfImage {
             .any(|n| n.name == "Linux");
         Ok(Self {
             name: image,
-            bytes: bytes.into(),
+            bytes,
             entry,
             segments,
             is_linux,

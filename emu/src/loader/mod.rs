@@ -175,7 +175,9 @@ pub enum KernelImage {
 
 impl KernelImage {
     /// Parse `bytes` (named `name` in errors), detecting the format.
-    pub fn parse(name: &str, bytes: Vec<u8>) -> Result<Self, LoadError> {
+    /// `bytes` is a `Vec<u8>` or, to keep using the bytes after the machine has booted
+    /// without copying them, an `Arc<Vec<u8>>`.
+    pub fn parse(name: &str, bytes: impl Into<std::sync::Arc<Vec<u8>>>) -> Result<Self, LoadError> {
         Ok(KernelImage::Elf(ElfImage::parse(name, bytes)?))
     }
 
