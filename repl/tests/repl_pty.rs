@@ -109,6 +109,12 @@ fn lines_typed_while_the_guest_runs_all_run_in_order() {
     p.expect(expectrl::Eof).expect("quit, the third, ran");
 }
 
+/// Ctrl-] leaves `tty`.
+fn detach(p: &mut Session) {
+    p.send([0x1du8]).expect("ctrl-]");
+    p.expect("back at the prompt").expect("detached");
+}
+
 #[test]
 fn the_linux_shell_through_tty_and_a_breakpoint_when_it_runs_cat() {
     emu::loader::linux::image_dir()
@@ -124,8 +130,7 @@ fn the_linux_shell_through_tty_and_a_breakpoint_when_it_runs_cat() {
     p.expect("/ # ").expect("the guest's shell prompt");
     p.send("echo hi-$((6 * 7))\r").expect("send");
     p.expect("hi-42").expect("the shell ran what was typed");
-    p.send([0x1du8]).expect("ctrl-]");
-    p.expect("back at the prompt").expect("detached");
+    detach(&mut p);
     p.expect("(bpflab)").expect("prompt");
 
     // A breakpoint fires when the shell runs cat.
@@ -164,8 +169,7 @@ fn the_linux_shell_through_tty_and_a_breakpoint_when_it_runs_cat() {
     p.send("tty\r").expect("send");
     p.expect("Linux version 6.1").expect("cat's output");
     p.expect("/ # ").expect("the shell prompt again");
-    p.send([0x1du8]).expect("ctrl-]");
-    p.expect("back at the prompt").expect("detached");
+    detach(&mut p);
     p.send("quit\r").expect("send");
     p.expect(expectrl::Eof).expect("exits");
 }

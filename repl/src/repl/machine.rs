@@ -61,6 +61,10 @@ pub fn status(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError
     let state = match (s.stopped_for_good(), &s.last_stop) {
         (Some(why), _) => format!("stopped for good: {why}"),
         (None, None) => "booted, not run yet".to_string(),
+        (None, Some(emu::StopReason::HookRequest)) => match s.breakpoint_hit.get() {
+            Some(id) => format!("paused: breakpoint {id}"),
+            None => "paused: stopped by a probe".to_string(),
+        },
         (None, Some(r)) => format!("paused: {r}"),
     };
     let mut out = format!(
