@@ -25,8 +25,10 @@ pub enum LoadError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: unknown filter kind (expected .c, .o or .s)")]
-    UnknownKind { path: String },
+    #[error(
+        "{path}: not a filter: {why} (expected BPF C source, a clang BPF object or BPF assembly)"
+    )]
+    UnknownKind { path: String, why: String },
     #[error("{path}: clang failed:\n{stderr}")]
     Clang { path: String, stderr: String },
     #[error("{path}: cannot run clang ({source}); install it (apt-get install clang)")]
@@ -119,23 +121,101 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
     }
 }
 
-/// Loads a `.c`, `.o` or `.s` file.
+/// What a file holds, decided by its content (the extension only breaks a tie between C and
+/// assembly text): a BPF ELF object, C source, BPF assembly, or raw bytecode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// An ELF file (clang's `-target bpf` output).
+    Object,
+    /// C source, compiled with clang.
+    C,
+    /// bpflab's BPF assembly.
+    Asm,
+    /// Raw 8-byte instructions (not text, not ELF).
+    Bytecode,
+}
+
+impl FileKind {
+    /// The kind of `bytes`, read from `path`.
+    pub fn detect(path: &Path, bytes: &[u8]) -> FileKind {
+        if bytes.starts_with(b"\x7fELF") {
+            return FileKind::Object;
+        }
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return FileKind::Bytecode;
+        };
+        if text.contains('\0') || (text.is_empty() && !has_ext(path, &["s", "asm", "c"])) {
+            return FileKind::Bytecode;
+        }
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("c" | "h") => return FileKind::C,
+            Some("s" | "asm") => return FileKind::Asm,
+            _ => {}
+        }
+        let c_like = text.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with("#include")
+                || l.starts_with("#define")
+                || l.starts_with("SEC(")
+                || l.contains("char LICENSE[]")
+                || l.contains("char _license[]")
+        });
+        if c_like {
+            FileKind::C
+        } else {
+            FileKind::Asm
+        }
+    }
+
+    /// How the kind is named in messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FileKind::Object => "an ELF object",
+            FileKind::C => "C source",
+            FileKind::Asm => "BPF assembly",
+            FileKind::Bytecode => "raw bytecode",
+        }
+    }
+}
+
+fn has_ext(path: &Path, exts: &[&str]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| exts.contains(&e))
+}
+
+/// Loads a filter file: C source (compiled), a clang object or assembly, told apart by
+/// content ([`FileKind`]).
 pub fn load_file(path: &Path, opts: &LoadOptions<'_>) -> Result<Filter, LoadError> {
     let shown = path.display().to_string();
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("o") => {
-            let bytes = std::fs::read(path).map_err(io(path))?;
-            load_object(&shown, &bytes, opts)
-        }
-        Some("c") => {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    match FileKind::detect(path, &bytes) {
+        FileKind::Object => load_object(&shown, &bytes, opts),
+        FileKind::C => {
             let bytes = compile_c(path, opts)?;
             load_object(&shown, &bytes, opts)
         }
-        Some("s") | Some("asm") => {
-            let text = std::fs::read_to_string(path).map_err(io(path))?;
-            load_asm(&shown, &text)
+        FileKind::Asm => {
+            let text = String::from_utf8_lossy(&bytes);
+            match load_asm(&shown, &text) {
+                // Named as assembly: its errors are assembly errors.
+                r if has_ext(path, &["s", "asm"]) => r,
+                Ok(f) => Ok(f),
+                Err(LoadError::Bad { msg, .. }) => Err(LoadError::UnknownKind {
+                    path: shown,
+                    why: format!("text that is neither C nor BPF assembly (as assembly: {msg})"),
+                }),
+                Err(e) => Err(e),
+            }
         }
-        _ => Err(LoadError::UnknownKind { path: shown }),
+        FileKind::Bytecode => Err(LoadError::UnknownKind {
+            path: shown,
+            why: format!(
+                "{} bytes of binary data that are not an ELF object (raw bytecode has no \
+                 maps or sections: `bpflab bpf disasm` reads it)",
+                bytes.len()
+            ),
+        }),
     }
 }
 
@@ -196,7 +276,13 @@ pub fn compile_c(path: &Path, opts: &LoadOptions<'_>) -> Result<Vec<u8>, LoadErr
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         cmd.arg("-I").arg(dir);
     }
-    cmd.arg("-c").arg(path).arg("-o").arg(&out);
+    // `-x c`: the file is C whatever its name says (FileKind decided that by content).
+    cmd.arg("-x")
+        .arg("c")
+        .arg("-c")
+        .arg(path)
+        .arg("-o")
+        .arg(&out);
     let output = cmd.output().map_err(|source| LoadError::NoClang {
         path: shown.clone(),
         source,
@@ -301,5 +387,28 @@ impl Filter {
                         .join(", "),
                 }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileKind;
+    use std::path::Path;
+
+    #[test]
+    fn kinds_are_told_by_content() {
+        let k = |name: &str, bytes: &[u8]| FileKind::detect(Path::new(name), bytes);
+        assert_eq!(k("x.o", b"\x7fELF\x02\x01"), FileKind::Object);
+        assert_eq!(k("x.bin", b"\x7fELF\x02\x01"), FileKind::Object);
+        assert_eq!(k("x.c", b"int x;"), FileKind::C);
+        assert_eq!(
+            k("filter", b"#include \"vmlinux.h\"\nSEC(\"kprobe/x\")"),
+            FileKind::C
+        );
+        assert_eq!(k("x.s", b"mov %r0, 1\nexit\n"), FileKind::Asm);
+        assert_eq!(k("prog", b"mov %r0, 1\nexit\n"), FileKind::Asm);
+        let raw = [0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(k("x.bin", &raw), FileKind::Bytecode);
+        assert_eq!(k("x.o", &[0xff, 0xfe, 0x00]), FileKind::Bytecode);
     }
 }

@@ -67,16 +67,68 @@ pub enum BpfCmd {
     },
 }
 
-/// Reads a program: `.s` is assembled, anything else is raw bytecode.
-fn load_program(path: &Path) -> Result<jit::Program, String> {
+/// A file given to `bpf verify|disasm|run|asm`, read by its content
+/// ([`probes::load::FileKind`]): one bare program (assembly or raw bytecode) or an object's
+/// bytes (a clang object, or C source compiled against the image's `vmlinux.h`).
+enum Input {
+    Program(jit::Program),
+    Object(Vec<u8>),
+}
+
+/// Reads `path`; C is compiled with the `vmlinux.h` of `image`.
+fn read_input(path: &Path, image: &str) -> Result<Input, String> {
+    use probes::load::FileKind;
     let shown = path.display();
-    if path.extension().is_some_and(|e| e == "s") {
-        let src = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
-        let instrs = jit::asm::assemble(&src).map_err(|e| format!("{shown}: {e}"))?;
-        jit::Program::new(instrs).map_err(|e| format!("{shown}: {e}"))
-    } else {
-        let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
-        jit::Program::from_bytes(&bytes).map_err(|e| format!("{shown}: {e}"))
+    let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+    match FileKind::detect(path, &bytes) {
+        FileKind::Object => Ok(Input::Object(bytes)),
+        FileKind::C => {
+            let (name, elf) = crate::images::read(image)?;
+            let img =
+                probes::image::GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?;
+            let opts = probes::load::LoadOptions {
+                include_dirs: vec![crate::images::vmlinux_dir(&img)?],
+                ..probes::load::LoadOptions::default()
+            };
+            probes::load::compile_c(path, &opts)
+                .map(Input::Object)
+                .map_err(|e| e.to_string())
+        }
+        FileKind::Asm => {
+            let src = String::from_utf8_lossy(&bytes);
+            let instrs = jit::asm::assemble(&src).map_err(|e| {
+                format!("{shown}: {e} (read as BPF assembly: it is text and not C)")
+            })?;
+            jit::Program::new(instrs)
+                .map(Input::Program)
+                .map_err(|e| format!("{shown}: {e}"))
+        }
+        FileKind::Bytecode => jit::Program::from_bytes(&bytes)
+            .map(Input::Program)
+            .map_err(|e| {
+                format!("{shown}: {e} (read as raw bytecode: it is neither an ELF object nor text)")
+            }),
+    }
+}
+
+/// A file that must hold one bare program (`bpf run`, `bpf asm`).
+fn load_program(path: &Path) -> Result<jit::Program, String> {
+    match read_input(path, "teaching")? {
+        Input::Program(p) => Ok(p),
+        Input::Object(bytes) => {
+            let shown = path.display().to_string();
+            let obj = jit::object::Object::parse(&bytes).map_err(|e| format!("{shown}: {e}"))?;
+            match (obj.programs.as_slice(), obj.maps.is_empty()) {
+                ([p], true) => Ok(p.program.clone()),
+                (ps, _) => Err(format!(
+                    "{shown}: an object with {} program(s) and {} map(s); this command runs one \
+                     program without maps: `bpflab bpf verify` and `bpf disasm` read objects, \
+                     `bpflab trace --attach` runs them in a guest",
+                    ps.len(),
+                    obj.maps.len()
+                )),
+            }
+        }
     }
 }
 
@@ -215,8 +267,18 @@ fn verify_file(
     let ty = prog_type(ty)?;
     let shown = file.display().to_string();
     let mut all_ok = true;
-    if file.extension().is_some_and(|e| e == "o") {
-        let bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
+    let bytes = match read_input(file, image)? {
+        Input::Program(prog) => {
+            let ok = verify_one(&shown, &prog, &ty, &[], Vec::new(), None, log);
+            return Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        Input::Object(bytes) => bytes,
+    };
+    {
         let (name, elf) = crate::images::read(image)?;
         let img = probes::image::GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?;
         let core = |q: &jit::btf::core::CoreQuery<'_>| img.core_answer(q);
@@ -238,9 +300,6 @@ fn verify_file(
             let contents = filter.maps.read_only_contents();
             all_ok &= verify_one(&title, &p.program, &pty, &defs, contents, Some(hook), log);
         }
-    } else {
-        let prog = load_program(file)?;
-        all_ok = verify_one(&shown, &prog, &ty, &[], Vec::new(), None, log);
     }
     Ok(if all_ok {
         ExitCode::SUCCESS
@@ -262,10 +321,16 @@ pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, crate::error::CliError> {
             std::fs::write(&output, prog.to_bytes())
                 .map_err(|e| format!("{}: {e}", output.display()))?;
         }
-        BpfCmd::Disasm { file } if file.extension().is_some_and(|e| e == "o") => {
+        BpfCmd::Disasm { file } => {
+            let bytes = match read_input(&file, "teaching")? {
+                Input::Program(prog) => {
+                    print!("{}", jit::disasm::listing(prog.instrs()));
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Input::Object(bytes) => bytes,
+            };
             // Every program of a clang object, linked, with its C source lines.
             let shown = file.display().to_string();
-            let bytes = std::fs::read(&file).map_err(|e| format!("{shown}: {e}"))?;
             let obj = jit::object::Object::parse(&bytes).map_err(|e| {
                 crate::error::elf_truncation(&shown, &bytes)
                     .map_or_else(|| format!("{shown}: {e}"), |t| t.to_string())
@@ -286,10 +351,6 @@ pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, crate::error::CliError> {
                 }
                 println!();
             }
-        }
-        BpfCmd::Disasm { file } => {
-            let prog = load_program(&file)?;
-            print!("{}", jit::disasm::listing(prog.instrs()));
         }
         BpfCmd::Run { file, mem, engine } => {
             let prog = load_program(&file)?;

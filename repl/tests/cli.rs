@@ -492,3 +492,57 @@ fn bpf_verify_says_which_type_fits_a_memory_program() {
     ]);
     assert_eq!(code, 0, "{out}");
 }
+
+/// `bpf verify|disasm|run` tell a file's kind by its content, as `trace` does: C is compiled,
+/// an object is loaded, assembly is assembled, raw bytecode decoded; and say what they
+/// expected when it is none of those.
+#[test]
+fn bpf_subcommands_read_files_by_their_content() {
+    let c = example("dst_discard.bpf.c");
+    let (code, out, err) = bpflab(&["bpf", "verify", &c]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("filter (bpflab/dst_discard): verified"),
+        "{out}"
+    );
+    let (code, out, err) = bpflab(&["bpf", "disasm", &c]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("; dst_discard.bpf.c:"), "{out}");
+    let (code, _, err) = bpflab(&["bpf", "run", &c]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("an object with 1 program(s) and 2 map(s)"),
+        "{err}"
+    );
+    assert!(err.contains("bpflab trace --attach"), "{err}");
+    // Assembly without its extension is still assembly; C without its extension still C.
+    let dir = std::env::temp_dir().join(format!("bpflab-kinds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let asm = dir.join("sum-program");
+    std::fs::copy(example("sum.s"), &asm).expect("copy");
+    let (code, out, err) = bpflab(&[
+        "bpf",
+        "run",
+        asm.to_str().expect("utf-8"),
+        "--mem",
+        &example("sum.mem"),
+    ]);
+    assert_eq!((code, out.trim()), (0, "0x37"), "{err}");
+    let c_copy = dir.join("filter.txt");
+    std::fs::copy(&c, &c_copy).expect("copy");
+    let (code, out, err) = bpflab(&["bpf", "verify", c_copy.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("verified"), "{out}");
+    // Text that is neither: named as read.
+    let (code, _, err) = bpflab(&["bpf", "run", "/etc/hostname"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("(read as BPF assembly: it is text and not C)"),
+        "{err}"
+    );
+    // An ELF object for another machine.
+    let (code, _, err) = bpflab(&["bpf", "disasm", "/bin/true"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("expected EM_BPF"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
