@@ -261,13 +261,20 @@ pub fn map(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
         .filter(|m| m.name == name)
         .collect();
     if dumps.is_empty() {
-        let have = s.shared.borrow().maps.join(", ");
+        let maps = s.shared.borrow().maps.clone();
+        let close = maps
+            .iter()
+            .filter(|m| strsim::levenshtein(m, name) <= 2.max(name.len() / 3))
+            .min_by_key(|m| strsim::levenshtein(m, name));
         return fail(format!(
-            "no map '{name}'{}",
-            if have.is_empty() {
+            "no map '{name}'{}{}",
+            close
+                .map(|m| format!("; did you mean {m}?"))
+                .unwrap_or_default(),
+            if maps.is_empty() {
                 String::new()
             } else {
-                format!(" (maps: {have})")
+                format!(" (maps: {})", maps.join(", "))
             }
         ));
     }
