@@ -4,6 +4,8 @@
 #   guest-images/linux/build.sh            # build (or reuse) and print the output paths
 #   BPFLAB_CACHE=/some/dir build.sh        # cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/bpflab)
 #   JOBS=2 build.sh                        # make -j (default: nproc)
+#   BPFLAB_BUILD_PROGRESS=1 build.sh       # kbuild's one line per object on stderr (bpflab image
+#                                          # build linux counts them for its progress display)
 #
 # Installs linux-source-6.1, busybox-static and the kernel build tools with apt-get when they
 # are missing (needs root on Debian 12). Everything is built outside git:
@@ -91,7 +93,9 @@ if [ ! -f "$kbuild/vmlinux" ] || [ ! -f "$kbuild/arch/x86/boot/bzImage" ]; then
 	done < "$here/kernel.config"
 	[ $missing = 0 ] || { log "kernel.config does not apply cleanly"; exit 1; }
 	log "building vmlinux and bzImage with make -j$jobs (a few minutes)"
-	make -s -C "$src" O="$kbuild" -j"$jobs" "${repro[@]}" vmlinux bzImage >&2
+	quiet=-s
+	[ "${BPFLAB_BUILD_PROGRESS:-}" != 1 ] || quiet=""
+	make $quiet -C "$src" O="$kbuild" -j"$jobs" "${repro[@]}" vmlinux bzImage >&2
 fi
 
 if [ ! -f "$out/initramfs.cpio.gz" ] || [ ! -f "$out/vmlinux" ]; then

@@ -45,8 +45,13 @@ impl std::fmt::Debug for GuestImage {
 impl GuestImage {
     /// Reads symbols now and prepares types and lines lazily. An image without DWARF still
     /// has symbols; type-dependent features then report what is missing.
-    pub fn new(name: &str, bytes: Vec<u8>) -> Result<Self, ImageError> {
-        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    ///
+    /// `bytes` is a `Vec<u8>` or an `Arc<Vec<u8>>` shared with the machine that booted the
+    /// image (a vmlinux is 70 MB or more: it is never copied). The bytes live as long as the
+    /// program: the tables borrow them for `'static`.
+    pub fn new(name: &str, bytes: impl Into<std::sync::Arc<Vec<u8>>>) -> Result<Self, ImageError> {
+        let shared: &'static std::sync::Arc<Vec<u8>> = Box::leak(Box::new(bytes.into()));
+        let bytes: &'static [u8] = shared.as_slice();
         let symbols = SymbolTable::from_elf(bytes)?;
         let types = TypeDb::from_elf(bytes).ok();
         Ok(GuestImage {

@@ -37,6 +37,54 @@ fn manifest_dir(image: &str) -> Option<std::path::PathBuf> {
     dir.join("manifest").is_file().then_some(dir)
 }
 
+/// Runs the Linux build with a spinner that names the stage and counts the objects kbuild
+/// has built; the stage lines and anything else the build says (warnings, errors) are printed
+/// above it.
+fn build_linux_with_progress() -> std::io::Result<std::process::ExitStatus> {
+    use std::io::BufRead;
+    let mut child = Command::new("bash")
+        .arg(source_tree().join("guest-images/linux/build.sh"))
+        .env("BPFLAB_BUILD_PROGRESS", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let spinner = crate::progress::spinner("linux-image: starting");
+    let mut objects = 0u64;
+    let mut stage = String::from("starting");
+    if let Some(err) = child.stderr.take() {
+        for line in std::io::BufReader::new(err).lines() {
+            let line = line?;
+            let kbuild = line
+                .strip_prefix("  ")
+                .and_then(|l| l.split_once(char::is_whitespace))
+                .filter(|(cmd, _)| {
+                    !cmd.is_empty()
+                        && cmd
+                            .chars()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                });
+            match (kbuild, &spinner) {
+                (Some((cmd, what)), Some(sp)) => {
+                    objects += 1;
+                    sp.set_message(format!(
+                        "linux-image: {stage}: {objects} steps ({cmd} {})",
+                        what.trim()
+                    ));
+                }
+                (None, Some(sp)) => {
+                    if let Some(s) = line.strip_prefix("linux-image: ") {
+                        stage = s.to_string();
+                    }
+                    sp.println(&line);
+                    sp.set_message(format!("linux-image: {stage}"));
+                }
+                (_, None) => eprintln!("{line}"),
+            }
+        }
+    }
+    drop(spinner);
+    child.wait()
+}
+
 fn source_tree() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
@@ -45,6 +93,7 @@ pub fn image(cmd: ImageCmd) -> Result<ExitCode, crate::error::CliError> {
     match cmd {
         ImageCmd::Build { which, out } => {
             let status = match which.as_str() {
+                "linux" if crate::progress::enabled() => build_linux_with_progress(),
                 "linux" => Command::new("bash")
                     .arg(source_tree().join("guest-images/linux/build.sh"))
                     .status(),
@@ -77,6 +126,7 @@ pub fn image(cmd: ImageCmd) -> Result<ExitCode, crate::error::CliError> {
         }
         ImageCmd::Info { image } => {
             let (name, bytes) = crate::images::read_image(&image)?;
+            let bytes = std::sync::Arc::new(bytes);
             let size = bytes.len();
             let kernel = emu::KernelImage::parse(&name, bytes.clone())
                 .map_err(|e| crate::images::image_error(&name, &bytes, e))?;

@@ -119,7 +119,8 @@ pub struct BootOptions<'a> {
 pub struct Booted {
     pub machine: emu::Machine,
     pub name: String,
-    pub elf: Vec<u8>,
+    /// Shared with the machine, which keeps its image (never copied).
+    pub elf: std::sync::Arc<Vec<u8>>,
     /// The command line it was booted with.
     pub cmdline: String,
 }
@@ -127,8 +128,7 @@ pub struct Booted {
 /// Boots the guest `opts` describes.
 pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, CliError> {
     let (name, elf) = read_image(opts.image)?;
-    // One copy of the (70 MB for Linux) image: the machine shares it while it boots, and
-    // drops its part when it has loaded the segments.
+    // One copy of the (70 MB for Linux) image, shared by the machine and the symbol tables.
     let elf = std::sync::Arc::new(elf);
     let kernel =
         emu::KernelImage::parse(&name, elf.clone()).map_err(|e| image_error(&name, &elf, e))?;
@@ -163,7 +163,6 @@ pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, CliError> {
         emu::Machine::boot_image(&config, kernel)
     }
     .map_err(|e| CliError::input(name.clone(), e))?;
-    let elf = std::sync::Arc::try_unwrap(elf).unwrap_or_else(|shared| shared.to_vec());
     if let Some(p) = opts.input {
         let script =
             emu::InputScript::from_file(p).map_err(|e| CliError::Message(e.to_string()))?;
@@ -230,6 +229,10 @@ pub fn vmlinux_dir(img: &probes::image::GuestImage) -> Result<PathBuf, String> {
         .join(format!("{:016x}", emu::record::hash64(img.bytes())));
     let file = dir.join("vmlinux.h");
     if !file.exists() {
+        let _progress = crate::progress::spinner(&format!(
+            "writing vmlinux.h for {} (once per image)",
+            img.name()
+        ));
         let text = img
             .vmlinux_h()
             .map_err(|e| format!("{}: cannot write vmlinux.h: {e}", img.name()))?;

@@ -14,6 +14,7 @@ mod image_cmd;
 mod images;
 mod inspect;
 mod mapfmt;
+mod progress;
 mod record;
 mod repl;
 mod replay;

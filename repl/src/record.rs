@@ -160,11 +160,13 @@ pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
         a.checkpoint_every
     );
     let duration = a.duration.unwrap_or(Duration::from_secs(60));
+    let progress = crate::progress::RunProgress::start(&m, Some(duration), "recording", a.console);
     let summary = recorder
         .run(&mut m, Some(ns(duration)), &mut |m, limits| {
             images::run_interruptible(m, limits).unwrap_or(emu::StopReason::HostRequest)
         })
         .map_err(|e| e.to_string())?;
+    drop(progress);
     if summary.reason.is_crash() {
         eprintln!("{}", m.report(&summary.reason));
     }
@@ -233,6 +235,7 @@ pub(crate) fn boot_recorded(
             hash
         ));
     }
+    let elf = std::sync::Arc::new(elf);
     let kernel = emu::KernelImage::parse(&name, elf.clone()).map_err(|e| e.to_string())?;
     let cfg = &header.config;
     let mem_bytes = usize::try_from(cfg.mem_bytes)

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Probe hits kept to explain a divergence.
 const LAST_HITS: usize = 5;
@@ -111,10 +111,16 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode, crate::error::CliError> {
         );
     }
     let started = Instant::now();
+    let recorded = rec.checkpoints.last().map(|c| {
+        let first = rec.checkpoints.first().map_or(0, |f| f.virtual_ns);
+        Duration::from_nanos(c.virtual_ns.saturating_sub(first))
+    });
+    let progress = crate::progress::RunProgress::start(&m, recorded, "replaying", true);
     let outcome = record::replay(&rec, &mut m, until.unwrap_or_default(), &mut |m, l| {
         crate::images::run_interruptible(m, l).unwrap_or(emu::StopReason::HostRequest)
     })
     .map_err(|e| format!("{}: {e}", a.file.display()))?;
+    drop(progress);
     let host = started.elapsed();
     if outcome.reason.is_crash() {
         eprintln!("{}", m.report(&outcome.reason));

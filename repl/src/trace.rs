@@ -103,8 +103,10 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, crate::error::CliError> {
         );
     }
     let started = Instant::now();
-    let limit = emu::Limits::virtual_time(a.duration.unwrap_or(Duration::from_secs(60)));
-    let reason = crate::images::run_interruptible(&mut m, limit)?;
+    let total = a.duration.unwrap_or(Duration::from_secs(60));
+    let progress = crate::progress::RunProgress::start(&m, Some(total), "tracing", true);
+    let reason = crate::images::run_interruptible(&mut m, emu::Limits::virtual_time(total))?;
+    drop(progress);
     let host = started.elapsed();
     if reason.is_crash() {
         eprintln!("{}", m.report(&reason));

@@ -33,11 +33,7 @@ fn repl(args: &[&str], script: &Path) -> (i32, String) {
             "XDG_CACHE_HOME",
             std::env::temp_dir().join("bpflab-repl-cache"),
         )
-        .envs(
-            emu::loader::linux::image_dir()
-                .map(|d| ("BPFLAB_LINUX_IMAGE_DIR", d))
-                .into_iter(),
-        )
+        .envs(emu::loader::linux::image_dir().map(|d| ("BPFLAB_LINUX_IMAGE_DIR", d)))
         .stdin(Stdio::null())
         .stdout(file.try_clone().expect("clone"))
         .stderr(file)

@@ -159,6 +159,19 @@ impl std::fmt::Display for Stats {
     }
 }
 
+/// Reads a machine's progress from another thread ([`Machine::progress_handle`]).
+#[derive(Debug, Clone)]
+pub struct ProgressHandle {
+    virtual_ns: Arc<AtomicU64>,
+}
+
+impl ProgressHandle {
+    /// The machine's virtual time in ns, as of its run loop's last turn.
+    pub fn virtual_ns(&self) -> u64 {
+        self.virtual_ns.load(Ordering::Relaxed)
+    }
+}
+
 /// The machine.
 pub struct Machine {
     uc: Unicorn<'static, MachineState>,
@@ -169,6 +182,9 @@ pub struct Machine {
     host_stop: Arc<AtomicBool>,
     host_input: Arc<AtomicBool>,
     trigger: Arc<AtomicU64>,
+    /// Virtual time (ns) as of the run loop's last turn, for a progress display on another
+    /// thread ([`Machine::progress_handle`]); only ever read there.
+    progress: Arc<AtomicU64>,
     image: Option<KernelImage>,
     stats: Stats,
     mem_hook_ranges: Vec<(u64, u64)>,
@@ -293,6 +309,7 @@ impl Machine {
             host_stop,
             host_input,
             trigger,
+            progress: Arc::new(AtomicU64::new(0)),
             image: None,
             stats: Stats::default(),
             mem_hook_ranges,
@@ -309,6 +326,15 @@ impl Machine {
     /// The loaded image, if any (its bytes hold the symbols and DWARF).
     pub fn image(&self) -> Option<&KernelImage> {
         self.image.as_ref()
+    }
+
+    /// A handle that reads, from another thread, how far a running machine has come in
+    /// virtual time (updated at every timer event, so a few milliseconds behind at most).
+    /// Reading it never changes the run.
+    pub fn progress_handle(&self) -> ProgressHandle {
+        ProgressHandle {
+            virtual_ns: self.progress.clone(),
+        }
     }
 
     /// A handle that can stop a running machine from another thread (e.g. a Ctrl-C handler).

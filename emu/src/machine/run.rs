@@ -98,6 +98,7 @@ impl Machine {
             .max_virtual_ns
             .map(|n| self.clock.now_ns().saturating_add(n));
         loop {
+            self.progress.store(self.clock.now_ns(), Ordering::Relaxed);
             if self.host_stop.swap(false, Ordering::Relaxed) {
                 return StopReason::HostRequest;
             }
