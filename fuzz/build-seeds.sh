@@ -19,7 +19,7 @@ mkdir -p "$c/elf_object" "$c/btf" "$c/btf_ext" "$c/symbols" "$c/dwarf_types" "$c
 	"$c/kernel_image" "$c/conformance_data"
 
 # The fixture ELF (symbols, DWARF) and the teaching kernel (328 KB when this was written).
-gcc -g -O2 -fno-pic -fno-pie -no-pie -nostdlib -static -Wl,--build-id=none \
+gcc -g -O2 $map -fno-pic -fno-pie -no-pie -nostdlib -static -Wl,--build-id=none \
 	-o "$fuzz/fixtures/tiny.elf" "$fuzz/fixtures/tiny.c"
 make -s -C "$repo/guest-images/teaching" O="$tmp/teaching"
 for t in symbols dwarf_types dwarf_lines kernel_image; do

@@ -48,10 +48,11 @@ fn ns(d: Duration) -> u64 {
 }
 
 /// Path of the image file `image` names, if it is a file.
+/// Where the image lives, for the header: built-in images are found by name on any machine,
+/// so their host paths are not recorded.
 fn image_path(image: &str) -> Result<Option<PathBuf>, String> {
     Ok(match image {
-        "teaching" => None,
-        "linux" => Some(images::linux_dir()?.join("vmlinux")),
+        "teaching" | "linux" => None,
         p => Some(std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p))),
     })
 }
@@ -62,16 +63,21 @@ fn setup(g: &images::GuestArgs, booted: &images::Booted) -> Result<GuestSetup, S
     let kernel =
         emu::KernelImage::parse(&booted.name, booted.elf.clone()).map_err(|e| e.to_string())?;
     let linux = kernel.protocol() == emu::loader::BootProtocol::Linux64;
+    // The built image's initramfs is recorded as `linux/initramfs.cpio.gz`: found in the
+    // image directory of whichever machine replays (its hash says whether it is the same).
     let initrd_path = match (&g.initrd, g.image.as_str()) {
-        (Some(p), _) => Some(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
-        (None, "linux") => Some(images::linux_dir()?.join("initramfs.cpio.gz")),
+        (Some(p), _) => Some((std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()), None)),
+        (None, "linux") => Some((
+            images::linux_dir()?.join("initramfs.cpio.gz"),
+            Some(format!("{LINUX_IMAGE_PREFIX}initramfs.cpio.gz")),
+        )),
         _ => None,
     };
     let initrd = match initrd_path {
-        Some(p) => {
+        Some((p, shown)) => {
             let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
             Some(FileIdentity {
-                path: p.display().to_string(),
+                path: shown.unwrap_or_else(|| p.display().to_string()),
                 size: bytes.len() as u64,
                 hash: emu::record::hash128_hex(&bytes),
             })
@@ -203,6 +209,26 @@ pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
     })
 }
 
+/// How a recorded file path names a file of the built Linux image's directory.
+const LINUX_IMAGE_PREFIX: &str = "linux/";
+
+/// The file a recorded initrd path names: `linux/FILE` is in this machine's built Linux image;
+/// a path recorded by an older bpflab that no longer exists is looked for there too.
+fn recorded_file(path: &str, kind: &str) -> PathBuf {
+    if let Some(f) = path.strip_prefix(LINUX_IMAGE_PREFIX) {
+        if let Ok(dir) = images::linux_dir() {
+            return dir.join(f);
+        }
+    }
+    let p = PathBuf::from(path);
+    if kind == "linux" && !p.exists() {
+        if let (Ok(dir), Some(f)) = (images::linux_dir(), p.file_name()) {
+            return dir.join(f);
+        }
+    }
+    p
+}
+
 /// Boot the guest a recording names (or `image_override`), checking its identity.
 pub(crate) fn boot_recorded(
     header: &Header,
@@ -245,8 +271,15 @@ pub(crate) fn boot_recorded(
         cmdline: cfg.cmdline.clone(),
     };
     let machine = match (&cfg.initrd, cfg.kind.as_str()) {
-        (Some(rd), _) => {
-            let bytes = std::fs::read(&rd.path).map_err(|e| format!("{}: {e}", rd.path))?;
+        (Some(rd), kind) => {
+            let path = recorded_file(&rd.path, kind);
+            let bytes = std::fs::read(&path).map_err(|e| {
+                format!(
+                    "{}: the recording's initrd {}: {e}",
+                    file.display(),
+                    path.display()
+                )
+            })?;
             let h = emu::record::hash128_hex(&bytes);
             if h != rd.hash {
                 return Err(format!(
