@@ -276,9 +276,11 @@ fn bpf_verify_accepts_safe_programs_and_explains_rejections() {
 fn image_info_describes_the_teaching_kernel() {
     let (code, out, err) = bpflab(&["image", "info", "teaching"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("protocol   Bpflab64"), "{out}");
-    assert!(out.contains("current    current_task at"), "{out}");
-    assert!(out.contains("CFI        yes"), "{out}");
+    assert!(out.contains("protocol    Bpflab64"), "{out}");
+    assert!(out.contains("current     current_task at"), "{out}");
+    assert!(out.contains("CFI         yes"), "{out}");
+    assert!(out.contains("tracepoints 0"), "{out}");
+    assert!(!out.contains("built from"), "the embedded image has no manifest: {out}");
     let (code, _, err) = bpflab(&["image", "build", "nonsense"]);
     assert_eq!(code, 2);
     assert!(err.contains("expected linux or teaching"), "{err}");
