@@ -104,10 +104,10 @@ fn end_state(m: &Machine) -> (u64, Regs, Vec<u8>, Vec<u8>) {
     )
 }
 
-/// The guest never notices probes: a run with hooks on hundreds of functions, hooks that add
-/// and remove hooks while the guest runs, and a hook on every instruction of a block (as
-/// `stepi` does) executes exactly as the run without (instruction count, registers, console,
-/// every byte of RAM). Adding a hook once walked the guest's page tables through Unicorn
+/// The guest never notices probes: a run with hooks on hundreds of functions, return hooks
+/// that hooks add and remove while the guest runs, and hooks added and removed between runs
+/// (as a REPL session does) executes exactly as the run without (instruction count,
+/// registers, console, every byte of RAM). Adding a hook once walked the guest's page tables through Unicorn
 /// (setting Accessed bits) and a replay with one probe diverged.
 #[test]
 fn hooks_never_change_a_linux_run() {

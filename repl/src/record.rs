@@ -8,6 +8,7 @@
 //! recording cleanly at that point.
 
 use crate::args::{parse_duration, parse_period};
+use crate::error::CliError;
 use crate::images;
 use emu::record::{FileIdentity, Header, ImageIdentity, RecordedConfig, Recorder, SnapshotBlob};
 use std::io::IsTerminal;
@@ -117,6 +118,13 @@ fn human(bytes: u64) -> String {
 }
 
 pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
+    if a.output.is_dir() {
+        return Err(CliError::Message(format!(
+            "-o {}: is a directory; give the recording a file name, e.g. {}",
+            a.output.display(),
+            a.output.join("run.bpfrec").display()
+        )));
+    }
     let mut opts = a.guest.options();
     opts.input = None;
     opts.stdin = false;
@@ -134,14 +142,17 @@ pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
                 format!("--start-at {d:?}: the guest stopped before that ({reason})").into(),
             );
         }
-        let snap = m.snapshot().map_err(|e| e.to_string())?;
+        let at = format!("--start-at {d:?}: the snapshot the recording starts from");
+        let snap = m.snapshot().map_err(|e| CliError::input(at.clone(), e))?;
         // Continue from the restored state, exactly as a replay will.
-        m.restore(&snap).map_err(|e| e.to_string())?;
-        snapshot = Some(SnapshotBlob::from_snapshot(&snap).map_err(|e| e.to_string())?);
+        m.restore(&snap)
+            .map_err(|e| CliError::input(at.clone(), e))?;
+        snapshot = Some(SnapshotBlob::from_snapshot(&snap).map_err(|e| CliError::input(at, e))?);
     }
     let linux = setup.config.kind == "linux";
     let input = if let Some(p) = &a.guest.input {
-        let script = emu::InputScript::from_file(p).map_err(|e| e.to_string())?;
+        let script =
+            emu::InputScript::from_file(p).map_err(|e| CliError::Message(e.to_string()))?;
         m.set_input(emu::InputSource::Script(script));
         format!("script {}", p.display())
     } else if a.guest.stdin || (linux && std::io::stdin().is_terminal()) {
@@ -157,8 +168,9 @@ pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
         checkpoint_interval_ns: ns(a.checkpoint_every).max(1),
         input,
     };
-    let recorder =
-        Recorder::start(&m, &a.output, &header, snapshot.as_ref()).map_err(|e| e.to_string())?;
+    // The recorder's errors name the file they are about.
+    let recorder = Recorder::start(&m, &a.output, &header, snapshot.as_ref())
+        .map_err(|e| CliError::Message(e.to_string()))?;
     eprintln!(
         "bpflab: recording {} to {} (checkpoint every {:?})",
         header.image.name,
@@ -171,7 +183,7 @@ pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
         .run(&mut m, Some(ns(duration)), &mut |m, limits| {
             images::run_interruptible(m, limits).unwrap_or(emu::StopReason::HostRequest)
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CliError::Message(e.to_string()))?;
     drop(progress);
     if summary.reason.is_crash() {
         eprintln!("{}", m.report(&summary.reason));

@@ -280,7 +280,10 @@ fn image_info_describes_the_teaching_kernel() {
     assert!(out.contains("current     current_task at"), "{out}");
     assert!(out.contains("CFI         yes"), "{out}");
     assert!(out.contains("tracepoints 0"), "{out}");
-    assert!(!out.contains("built from"), "the embedded image has no manifest: {out}");
+    assert!(
+        !out.contains("built from"),
+        "the embedded image has no manifest: {out}"
+    );
     let (code, _, err) = bpflab(&["image", "build", "nonsense"]);
     assert_eq!(code, 2);
     assert!(err.contains("expected linux or teaching"), "{err}");

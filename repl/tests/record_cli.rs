@@ -99,3 +99,25 @@ fn record_replay_info_and_refusals() {
     refused(&bad, "is a different image");
     let _ = std::fs::remove_dir_all(rec.parent().expect("dir"));
 }
+
+#[test]
+fn recording_into_a_directory_is_refused_before_the_guest_boots() {
+    let dir = std::env::temp_dir();
+    let o = bpflab(&[
+        "record",
+        "--for",
+        "10ms",
+        "-o",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("is a directory; give the recording a file name"),
+        "{t}"
+    );
+    assert!(
+        !t.contains("recording teaching"),
+        "refused before booting: {t}"
+    );
+}
