@@ -13,7 +13,7 @@
 
 use crate::guest::GuestView;
 use crate::image::GuestImage;
-use emu::{HookId, Limits, Machine, StopReason};
+use emu::{Limits, Machine, StopReason};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -27,7 +27,6 @@ pub const SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
 /// A hook on `panic` that stops the guest when the kernel panics.
 #[derive(Debug)]
 pub struct PanicWatch {
-    hook: HookId,
     hit: Rc<RefCell<Option<String>>>,
 }
 
@@ -41,7 +40,7 @@ impl PanicWatch {
         }
         let hit = Rc::new(RefCell::new(None));
         let seen = hit.clone();
-        let hook = machine.add_hook(
+        machine.add_hook(
             sym.addr,
             Box::new(move |hc: &mut emu::HookContext<'_>| {
                 let Some(regs) = hc.regs() else {
@@ -55,7 +54,7 @@ impl PanicWatch {
                 hc.stop();
             }),
         );
-        Some(PanicWatch { hook, hit })
+        Some(PanicWatch { hit })
     }
 
     /// Whether the guest has called `panic` since the last [`PanicWatch::clear`].
@@ -80,11 +79,6 @@ impl PanicWatch {
     pub fn message(&self, console: &[u8]) -> Option<String> {
         let format = self.hit.borrow().clone()?;
         Some(message(&format, console))
-    }
-
-    /// The hook, for a caller that wants to take the watch off.
-    pub fn hook(&self) -> HookId {
-        self.hook
     }
 }
 

@@ -61,9 +61,10 @@ fn image_path(image: &str) -> Result<Option<PathBuf>, String> {
 fn setup(g: &images::GuestArgs, booted: &images::Booted) -> Result<GuestSetup, String> {
     let path = image_path(&g.image)?;
     let header_image = ImageIdentity::of(&booted.name, path.as_deref(), &booted.elf);
-    let kernel =
-        emu::KernelImage::parse(&booted.name, booted.elf.clone()).map_err(|e| e.to_string())?;
-    let linux = kernel.protocol() == emu::loader::BootProtocol::Linux64;
+    let linux = booted
+        .machine
+        .image()
+        .is_some_and(|k| k.protocol() == emu::loader::BootProtocol::Linux64);
     // The built image's initramfs is recorded as `linux/initramfs.cpio.gz`: found in the
     // image directory of whichever machine replays (its hash says whether it is the same).
     let initrd_path = match (&g.initrd, g.image.as_str()) {
@@ -89,22 +90,11 @@ fn setup(g: &images::GuestArgs, booted: &images::Booted) -> Result<GuestSetup, S
         header_image,
         config: RecordedConfig {
             mem_bytes: booted.machine.memory().len() as u64,
-            cmdline: effective_cmdline(g)?,
+            cmdline: booted.cmdline.clone(),
             kind: if linux { "linux" } else { "bpflab" }.into(),
             initrd,
         },
     })
-}
-
-/// The command line `images::boot` gives the kernel (`linux` has a default).
-fn effective_cmdline(g: &images::GuestArgs) -> Result<String, String> {
-    if g.append.is_empty() && g.image == "linux" {
-        let dir = images::linux_dir()?;
-        return Ok(std::fs::read_to_string(dir.join("cmdline"))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "console=ttyS0".into()));
-    }
-    Ok(g.append.clone())
 }
 
 fn human(bytes: u64) -> String {

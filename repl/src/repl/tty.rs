@@ -15,16 +15,13 @@ use super::{fail, ReplError};
 use emu::{Limits, StopReason};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, OutputFlags, SetArg, Termios};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 /// Ctrl-]: back to the prompt.
 pub const DETACH: u8 = 0x1d;
-
-/// Standard input's descriptor.
-const STDIN: std::os::fd::RawFd = 0;
 
 /// `tty`.
 pub fn tty(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
@@ -111,7 +108,7 @@ fn forward(send: Sender<Vec<u8>>, stop: emu::StopHandle, done: &AtomicBool) {
             Err(_) => break,
         }
         // Straight from the descriptor: std's buffered stdin could keep bytes poll cannot see.
-        let n = match nix::unistd::read(STDIN, &mut buf) {
+        let n = match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
             Ok(0) | Err(_) => {
                 stop.request_stop();
                 break;
