@@ -30,6 +30,12 @@ pub struct GuestImage {
     types: Option<TypeDb<'static>>,
     lines: OnceCell<Option<LineTable<'static>>>,
     unwinder: OnceCell<crate::unwind::Unwinder>,
+    catalog: OnceCell<crate::tracepoints::Catalog>,
+    sites: OnceCell<std::collections::BTreeMap<String, Vec<crate::tracepoints::Site>>>,
+    /// Allocated sections: (address, size, file offset or `None` for `.bss`-like ones).
+    sections: Vec<(u64, u64, Option<u64>)>,
+    /// Executable `PROGBITS` sections: (address, size, file offset).
+    text: Vec<(u64, u64, u64)>,
 }
 
 impl std::fmt::Debug for GuestImage {
@@ -54,6 +60,24 @@ impl GuestImage {
         let bytes: &'static [u8] = shared.as_slice();
         let symbols = SymbolTable::from_elf(bytes)?;
         let types = TypeDb::from_elf(bytes).ok();
+        let headers = crate::elf::parse(bytes)
+            .map(|elf| elf.section_headers)
+            .unwrap_or_default();
+        let sections = headers
+            .iter()
+            .filter(|sh| sh.is_alloc() && sh.sh_addr != 0 && sh.sh_size > 0)
+            .map(|sh| {
+                let nobits = sh.sh_type == goblin::elf::section_header::SHT_NOBITS;
+                (sh.sh_addr, sh.sh_size, (!nobits).then_some(sh.sh_offset))
+            })
+            .collect();
+        let text = headers
+            .iter()
+            .filter(|sh| {
+                sh.is_executable() && sh.sh_type == goblin::elf::section_header::SHT_PROGBITS
+            })
+            .map(|sh| (sh.sh_addr, sh.sh_size, sh.sh_offset))
+            .collect();
         Ok(GuestImage {
             name: name.to_string(),
             bytes,
@@ -61,6 +85,10 @@ impl GuestImage {
             types,
             lines: OnceCell::new(),
             unwinder: OnceCell::new(),
+            catalog: OnceCell::new(),
+            sites: OnceCell::new(),
+            sections,
+            text,
         })
     }
 
@@ -97,15 +125,13 @@ impl GuestImage {
     /// The image's bytes at `[addr, addr + len)` from the executable section holding them
     /// (shorter at the section's end), or `None` when no code section holds `addr`.
     pub fn code(&self, addr: u64, len: usize) -> Option<&'static [u8]> {
-        let elf = goblin::elf::Elf::parse(self.bytes).ok()?;
-        let sh = elf.section_headers.iter().find(|sh| {
-            sh.is_executable()
-                && sh.sh_type == goblin::elf::section_header::SHT_PROGBITS
-                && (sh.sh_addr..sh.sh_addr.saturating_add(sh.sh_size)).contains(&addr)
-        })?;
-        let start = (sh.sh_offset + (addr - sh.sh_addr)) as usize;
-        let end = (sh.sh_offset + sh.sh_size) as usize;
-        self.bytes.get(start..end.min(start.saturating_add(len)))
+        let &(start, size, file) = self
+            .text
+            .iter()
+            .find(|(a, s, _)| (*a..a.saturating_add(*s)).contains(&addr))?;
+        let from = (file + (addr - start)) as usize;
+        let end = (file + size) as usize;
+        self.bytes.get(from..end.min(from.saturating_add(len)))
     }
 
     /// Parses and resolves an attach spec against this image, refusing an offset or address
@@ -147,6 +173,56 @@ impl GuestImage {
             .ok()
             .flatten()
             .map(<[u8]>::len)
+    }
+
+    /// The image's initial contents at `[addr, addr + buf.len())` from its allocated sections
+    /// (zeroes for `.bss`): the kernel's static data as linked, before it ran. False when a
+    /// byte lies outside every section.
+    pub fn read_static(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let Some(&(start, size, file)) = self
+            .sections
+            .iter()
+            .find(|(a, s, _)| addr >= *a && addr - *a < *s)
+        else {
+            return false;
+        };
+        let off = addr - start;
+        if off + buf.len() as u64 > size {
+            return false;
+        }
+        match file {
+            None => buf.fill(0),
+            Some(f) => {
+                let at = (f + off) as usize;
+                match self.bytes.get(at..at + buf.len()) {
+                    Some(src) => buf.copy_from_slice(src),
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+
+    /// The kernel's tracepoints and trace events, read on first use.
+    pub fn catalog(&self) -> &crate::tracepoints::Catalog {
+        self.catalog
+            .get_or_init(|| crate::tracepoints::Catalog::read(self))
+    }
+
+    /// The sites of tracepoint `name` (where the guest tests its key), found on first use by
+    /// one pass over the image's code for every tracepoint.
+    pub fn tracepoint_sites(&self, name: &str) -> &[crate::tracepoints::Site] {
+        let all = self.sites.get_or_init(|| {
+            let cat = self.catalog();
+            match &cat.layout {
+                Some(l) => {
+                    let tps: Vec<_> = cat.tracepoints.values().collect();
+                    crate::tracepoints::find_sites(self, l, &tps)
+                }
+                None => Default::default(),
+            }
+        });
+        all.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The kernel's tracepoints: the names of its `__tracepoint_NAME` objects, sorted.

@@ -21,6 +21,7 @@
 //! - [`printk`]: `bpf_trace_printk` formatting by the kernel's rules;
 //! - [`tracer`]: filters attached to a running machine, entry and return probes, statistics;
 //! - [`unwind`]: guest kernel stacks from DWARF CFI, or frame pointers;
+//! - [`tracepoints`]: the kernel's static tracepoints, trace events and the sites that test them;
 //! - [`panic`]: a hook on `panic` that stops the guest and says what the kernel said;
 //! - [`events`]: what filters emit, as trace_pipe text or versioned JSON.
 //!
@@ -50,6 +51,7 @@ pub mod load;
 pub mod panic;
 pub mod printk;
 pub mod symbols;
+pub mod tracepoints;
 pub mod tracer;
 pub mod types;
 pub mod unwind;
