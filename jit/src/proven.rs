@@ -182,7 +182,7 @@ impl<E> ProvenProgram<E> {
         E: MapEnv,
     {
         let need = match &self.ty.context {
-            Context::Table { size, .. } => *size as usize,
+            Context::Table { size, .. } | Context::Record { size, .. } => *size as usize,
             Context::Mem { .. } => {
                 return Err(RunError::Jit(format!(
                     "a '{}' program takes memory, not a context",

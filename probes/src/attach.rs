@@ -16,8 +16,33 @@ pub enum AttachError {
     #[error("empty attach point")]
     Empty,
     /// `foo:bar` with an unknown probe type.
-    #[error("unknown probe type '{0}:' (expected kprobe: or kretprobe:)")]
+    #[error("unknown probe type '{0}:' (expected kprobe:, kretprobe:, ksyscall:, kretsyscall:, tracepoint:, rawtracepoint:, fentry: or fexit:; `bpflab list` shows them all)")]
     UnknownProbeType(String),
+    /// A probe type without what it needs (`tracepoint:` without `CATEGORY:NAME`).
+    #[error("incomplete attach point: expected {0}")]
+    Incomplete(String),
+    /// No tracepoint or event of that name.
+    #[error("unknown tracepoint '{name}'{}", did_you_mean(.suggestions))]
+    UnknownTracepoint {
+        /// What was asked for.
+        name: String,
+        /// Close names.
+        suggestions: Vec<String>,
+    },
+    /// fentry/fexit need the function's prototype.
+    #[error("fentry/fexit on '{name}': {why}")]
+    NoPrototype {
+        /// The function.
+        name: String,
+        /// What is missing.
+        why: String,
+    },
+    /// A program type that would change the guest.
+    #[error("section '{section}': this program type changes what the kernel does (its return value or behaviour), and bpflab's filters only observe the guest; attach a kprobe, fentry or tracepoint program instead")]
+    ChangesGuest {
+        /// The section.
+        section: String,
+    },
     /// The offset or address is not a number.
     #[error("'{0}' is not a number (write hex as 0x1f or decimal as 31)")]
     BadNumber(String),

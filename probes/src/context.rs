@@ -44,6 +44,12 @@ pub mod pt_regs {
     pub const SS: usize = 160;
 }
 
+/// The kernel's `PERF_MAX_TRACE_SIZE`: a tracepoint program may read this much of its record.
+pub const MAX_RECORD_SIZE: u32 = 8192;
+
+/// The kernel's `MAX_BPF_FUNC_ARGS`: a raw tracepoint program may read this many arguments.
+pub const MAX_RAW_ARGS: u32 = 12;
+
 /// The program type a filter was written for, which decides its context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ContextKind {
@@ -51,6 +57,45 @@ pub enum ContextKind {
     Seed,
     /// `struct pt_regs` (kprobes and kretprobes).
     PtRegs,
+    /// A tracepoint's record (`struct trace_event_raw_NAME`, or a syscall event's), readable
+    /// from byte 8 up to [`MAX_RECORD_SIZE`]: what the kernel's `tp_prog_is_valid_access`
+    /// allows. Bytes past the record read as zero.
+    Record,
+    /// `count` u64 arguments: raw tracepoints (`raw_tp`, `tp_btf`), fentry and fexit (the
+    /// return value after the arguments). `kind` names the program type in messages.
+    Args { count: u32, kind: ArgsKind },
+}
+
+/// Which program type takes u64 arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ArgsKind {
+    RawTracepoint,
+    TpBtf,
+    Fentry,
+    Fexit,
+}
+
+impl ArgsKind {
+    /// The kernel's name for the program type.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArgsKind::RawTracepoint => "raw_tracepoint",
+            ArgsKind::TpBtf => "tp_btf",
+            ArgsKind::Fentry => "fentry",
+            ArgsKind::Fexit => "fexit",
+        }
+    }
+}
+
+/// What a probe hit offers to build a context from: the registers, and for tracepoints the
+/// arguments and record the enabled path computed.
+#[derive(Clone, Copy, Debug)]
+pub struct HitValues<'a> {
+    pub regs: &'a Regs,
+    /// Arguments (a tracepoint's `TP_PROTO`, a function's parameters, then a return value).
+    pub args: Option<&'a [u64]>,
+    /// A tracepoint's record as the kernel hands it to BPF.
+    pub record: &'a [u8],
 }
 
 impl ContextKind {
@@ -59,14 +104,60 @@ impl ContextKind {
         match self {
             ContextKind::Seed => SEED_CTX_SIZE,
             ContextKind::PtRegs => PT_REGS_SIZE,
+            ContextKind::Record => MAX_RECORD_SIZE as usize,
+            ContextKind::Args { count, .. } => 8 * count as usize,
+        }
+    }
+
+    /// The verifier's program type for this context.
+    pub fn prog_type(self) -> jit::verifier::ProgType {
+        use jit::verifier::ProgType;
+        match self {
+            ContextKind::Seed => ProgType::seed(),
+            ContextKind::PtRegs => ProgType::kprobe(),
+            ContextKind::Record => ProgType::tracepoint(MAX_RECORD_SIZE),
+            ContextKind::Args { count, kind } => ProgType::u64_args(kind.name(), count),
         }
     }
 
     /// Fills `out` (at least [`ContextKind::size`] bytes) from the registers.
     pub fn build(self, regs: &Regs, out: &mut [u8]) {
+        self.build_from(
+            &HitValues {
+                regs,
+                args: None,
+                record: &[],
+            },
+            out,
+        );
+    }
+
+    /// Fills `out` from what the hit offers. The seed's `arg1..arg5` are the arguments when
+    /// there are some (a tracepoint's, as the seed's `ftrace.h` hunk takes them), else the
+    /// argument registers. `out` is fully written (a record's tail is zeroed).
+    pub fn build_from(self, hit: &HitValues<'_>, out: &mut [u8]) {
         match self {
-            ContextKind::Seed => seed_context(regs, out),
-            ContextKind::PtRegs => pt_regs_context(regs, out),
+            ContextKind::Seed => match hit.args {
+                Some(args) => {
+                    for i in 0..5 {
+                        put(out, i * 8, args.get(i).copied().unwrap_or(0));
+                    }
+                    put(out, 40, 0);
+                }
+                None => seed_context(hit.regs, out),
+            },
+            ContextKind::PtRegs => pt_regs_context(hit.regs, out),
+            ContextKind::Record => {
+                let n = hit.record.len().min(out.len());
+                out[..n].copy_from_slice(&hit.record[..n]);
+                out[n..].fill(0);
+            }
+            ContextKind::Args { count, .. } => {
+                let args = hit.args.unwrap_or(&[]);
+                for i in 0..count as usize {
+                    put(out, i * 8, args.get(i).copied().unwrap_or(0));
+                }
+            }
         }
     }
 }
@@ -150,6 +241,35 @@ mod tests {
         ContextKind::Seed.build(&regs(), &mut b);
         let args: Vec<u64> = (0..6).map(|i| word(&b, i * 8)).collect();
         assert_eq!(args, [1, 2, 3, 4, 5, 0]);
+    }
+
+    #[test]
+    fn tracepoint_contexts_hold_the_arguments_and_the_record() {
+        let r = regs();
+        let args = [7u64, 8, 9];
+        let hit = HitValues {
+            regs: &r,
+            args: Some(&args),
+            record: &[1, 2, 3],
+        };
+        let mut b = [0xffu8; SEED_CTX_SIZE];
+        ContextKind::Seed.build_from(&hit, &mut b);
+        let got: Vec<u64> = (0..6).map(|i| word(&b, i * 8)).collect();
+        assert_eq!(got, [7, 8, 9, 0, 0, 0]);
+        let kind = ContextKind::Args {
+            count: 4,
+            kind: ArgsKind::RawTracepoint,
+        };
+        let mut b = vec![0xffu8; kind.size()];
+        kind.build_from(&hit, &mut b);
+        assert_eq!(
+            (0..4).map(|i| word(&b, i * 8)).collect::<Vec<_>>(),
+            [7, 8, 9, 0]
+        );
+        let mut b = vec![0xffu8; ContextKind::Record.size()];
+        ContextKind::Record.build_from(&hit, &mut b);
+        assert_eq!(&b[..4], &[1, 2, 3, 0]);
+        assert!(b.iter().skip(3).all(|&x| x == 0));
     }
 
     #[test]

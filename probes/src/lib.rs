@@ -2,6 +2,8 @@
 //!
 //! The guest's code and data, read from its ELF image:
 //! - [`symbols`]: names <-> addresses (`.symtab`), globs, prefixes, duplicate locals;
+//! - [`point`]: attach points of every kind (kprobes, tracepoints, raw tracepoints, fentry/fexit,
+//!   syscalls), from the command line or a section name, resolved to places and contexts;
 //! - [`attach`]: attach specs (`ip_rcv+0x1f`, `kretprobe:tcp_*`, `0xADDR`) resolved to addresses;
 //! - [`types`]: C types from DWARF (gimli): layouts, holes like pahole, member paths, function
 //!   parameters and the registers they arrive in;
@@ -19,6 +21,7 @@
 //! - [`env`]: what helpers see during one probe hit;
 //! - [`helpers`]: the guest-aware helpers and the seed's (`bpf_load_pointer`...);
 //! - [`printk`]: `bpf_trace_printk` formatting by the kernel's rules;
+//! - [`plan`]: attaching a loaded filter, every program at its point, for every front end;
 //! - [`tracer`]: filters attached to a running machine, entry and return probes, statistics;
 //! - [`unwind`]: guest kernel stacks from DWARF CFI, or frame pointers;
 //! - [`tracepoints`]: the kernel's static tracepoints, trace events and the sites that test them;
@@ -49,8 +52,12 @@ pub mod image;
 pub mod lines;
 pub mod load;
 pub mod panic;
+pub mod plan;
+pub mod point;
 pub mod printk;
+pub mod sidestep;
 pub mod symbols;
+pub mod tpsite;
 pub mod tracepoints;
 pub mod tracer;
 pub mod types;

@@ -7,9 +7,10 @@
 //! is given (see [`LoadOptions::core`]).
 
 use crate::context::ContextKind;
+use crate::point::{Point, ProgFamily};
 use jit::btf::core::{CoreAnswer, CoreQuery};
 use jit::maps::MapSet;
-use jit::object::{Object, ProgKind};
+use jit::object::Object;
 use jit::Program;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -46,23 +47,17 @@ pub enum LoadError {
     },
 }
 
-/// Where a program wants to be attached, from its ELF section.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Placement {
-    /// Unknown: the user says where (`--attach SPEC=FILE`).
-    Anywhere,
-    /// `kprobe/SYM` or `bpflab/SYM`: at entry of a symbol.
-    Entry(String),
-    /// `kretprobe/SYM`: at return.
-    Return(String),
-}
-
 /// One program of a loaded filter.
 #[derive(Clone, Debug)]
 pub struct FilterProgram {
     pub name: String,
     pub section: String,
-    pub placement: Placement,
+    /// The kind of program its section declares.
+    pub family: ProgFamily,
+    /// Where its section says it runs (`None`: the user says where).
+    pub point: Option<Point>,
+    /// Its context: the family's, made exact when the program is attached (fentry and tp_btf
+    /// programs take as many arguments as their target has).
     pub ctx: ContextKind,
     /// The program, its map references still `map_idx[N]` into the filter's [`MapSet`] (the
     /// verifier checks them against the map definitions; running resolves them).
@@ -232,7 +227,8 @@ pub fn load_asm(origin: &str, text: &str) -> Result<Filter, LoadError> {
         programs: vec![FilterProgram {
             name: "asm".into(),
             section: String::new(),
-            placement: Placement::Anywhere,
+            family: ProgFamily::Seed,
+            point: None,
             ctx: ContextKind::Seed,
             program,
             lines: Vec::new(),
@@ -312,12 +308,9 @@ pub fn load_object(
     let maps = MapSet::from_object(&obj).map_err(|e| bad(e.to_string()))?;
     let mut programs = Vec::new();
     for p in &obj.programs {
-        let (placement, ctx) = match &p.kind {
-            ProgKind::Kprobe { target } => (placement_of(target, false), ContextKind::PtRegs),
-            ProgKind::Kretprobe { target } => (placement_of(target, true), ContextKind::PtRegs),
-            ProgKind::Bpflab { name } => (placement_of(name, false), ContextKind::Seed),
-            _ => (Placement::Anywhere, ContextKind::Seed),
-        };
+        let (family, point) = Point::from_section(&p.section)
+            .map_err(|e| bad(format!("program '{}': {e}", p.name)))?;
+        let ctx = family.default_context();
         let program = if p.core_relos.is_empty() {
             p.program.clone()
         } else {
@@ -342,7 +335,8 @@ pub fn load_object(
         programs.push(FilterProgram {
             name: p.name.clone(),
             section: p.section.clone(),
-            placement,
+            family,
+            point,
             ctx,
             program,
             lines,
@@ -356,14 +350,6 @@ pub fn load_object(
         programs,
         maps,
     })
-}
-
-fn placement_of(target: &str, ret: bool) -> Placement {
-    match (target.is_empty(), ret) {
-        (true, _) => Placement::Anywhere,
-        (false, false) => Placement::Entry(target.to_string()),
-        (false, true) => Placement::Return(target.to_string()),
-    }
 }
 
 impl Filter {

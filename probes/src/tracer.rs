@@ -19,17 +19,20 @@
 //! unverified programs, which then run with every access checked (JIT checked mode or the
 //! checked interpreter) and an instruction budget.
 
-use crate::context::ContextKind;
+use crate::context::{ContextKind, HitValues};
 use crate::env::{Hit, ProbeEnv};
 use crate::events::{EventKind, EventLog};
 use crate::guest::TaskLayout;
 use crate::image::GuestImage;
-use crate::load::{Filter, Placement};
+use crate::load::Filter;
+use crate::point::{Target, TracepointTarget};
+use crate::tpsite::RecordFns;
+use crate::tracepoints::TracingLayout;
 use emu::{HookContext, HookId, Machine, Regs};
 use jit::interp::{Interpreter, Prepared, RunError};
 use jit::native::Region;
 use jit::proven::{EngineKind, ProvenProgram};
-use jit::verifier::{LogLevel, ProgType, VerifyOptions};
+use jit::verifier::{LogLevel, VerifyOptions};
 use jit::JitProgram;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -64,6 +67,14 @@ pub enum TraceError {
     NoProgram { filter: usize, prog: usize },
     #[error("no probe #{0}")]
     NoProbe(u32),
+    #[error("tracepoints need the guest's image")]
+    NoImage,
+    #[error(
+        "{0}: the guest's code never tests this tracepoint (no site found), so it can never fire"
+    )]
+    NoSites(String),
+    #[error("{0}: the image has no perf_trace record path for this event (perf_trace_buf_alloc, perf_trace_run_bpf_submit); attach a raw tracepoint program instead")]
+    NoRecord(String),
 }
 
 /// How a program runs.
@@ -80,7 +91,6 @@ enum Engine {
 struct Compiled {
     name: String,
     ctx: ContextKind,
-    placement: Placement,
     engine: Engine,
 }
 
@@ -112,12 +122,35 @@ impl ProbeStats {
     }
 }
 
-/// Pending returns of one return probe: (return address, stack pointer at entry), and the
-/// hooks placed on return addresses.
+/// Pending returns of one return probe: (return address, stack pointer at entry, values
+/// saved at entry), and the hooks placed on return addresses.
 #[derive(Default)]
 struct Returns {
-    pending: Vec<(u64, u64)>,
+    pending: Vec<(u64, u64, Vec<u64>)>,
     hooks: BTreeMap<u64, HookId>,
+}
+
+/// What a probe hands its program besides the registers.
+#[derive(Clone)]
+enum Source {
+    /// Nothing (kprobes, kretprobes).
+    Regs,
+    /// fentry/fexit: the first `n` argument registers (fexit adds `rax` at the return).
+    Args { n: usize },
+    /// A syscall event: the record `perf_call_bpf_enter`/`_exit` builds from the syscall's
+    /// `pt_regs` (the wrapper's `rdi`).
+    Syscall { nr: u32, nb_args: u32 },
+    /// A static tracepoint site, run on the side ([`crate::tpsite`]).
+    Tracepoint(Rc<TracepointSource>),
+}
+
+/// Everything a tracepoint hook needs.
+struct TracepointSource {
+    target: TracepointTarget,
+    tp_addr: u64,
+    layout: TracingLayout,
+    /// Set when the program takes the record.
+    record: Option<RecordFns>,
 }
 
 /// A probe as the user sees it.
@@ -137,7 +170,7 @@ pub struct ProbeInfo {
 
 struct Probe {
     info: ProbeInfo,
-    entry_hook: HookId,
+    entry_hooks: Vec<HookId>,
     stats: Rc<RefCell<ProbeStats>>,
     returns: Option<Rc<RefCell<Returns>>>,
 }
@@ -203,10 +236,7 @@ impl Tracer {
         let mut warnings = Vec::new();
         let mut progs = Vec::new();
         for p in &filter.programs {
-            let ty = match p.ctx {
-                ContextKind::Seed => ProgType::seed(),
-                ContextKind::PtRegs => ProgType::kprobe(),
-            };
+            let ty = p.ctx.prog_type();
             let lines = p.clone();
             let opts = VerifyOptions {
                 log_level: LogLevel::Failure,
@@ -273,11 +303,11 @@ impl Tracer {
             progs.push(Compiled {
                 name: p.name.clone(),
                 ctx: p.ctx,
-                placement: p.placement.clone(),
                 engine,
             });
         }
         let regions = filter.maps.regions();
+        let ctx_len = progs.iter().map(|p| p.ctx.size()).max().unwrap_or(0);
         let mut env = ProbeEnv::new(
             machine.ram_handle(),
             filter.maps,
@@ -300,20 +330,15 @@ impl Tracer {
             origin: filter.origin,
             env,
             progs,
-            ctx_buf: vec![0u8; crate::context::PT_REGS_SIZE],
+            ctx_buf: vec![0u8; ctx_len.max(crate::context::PT_REGS_SIZE)],
             regions,
         })));
         Ok((self.filters.len() - 1, warnings))
     }
 
-    /// Where each program of filter `index` asked to be attached (from its ELF section).
-    pub fn placements(&self, index: usize) -> Result<Vec<(String, Placement)>, TraceError> {
-        let f = self.filters.get(index).ok_or(TraceError::NoFilter(index))?;
-        Ok(f.borrow()
-            .progs
-            .iter()
-            .map(|p| (p.name.clone(), p.placement.clone()))
-            .collect())
+    /// The image the tracer reads the guest with.
+    pub fn image(&self) -> Option<&Rc<GuestImage>> {
+        self.image.as_ref()
     }
 
     /// Attaches program `prog` of filter `filter` at `addr`. `at_entry` says the address is a
@@ -327,6 +352,132 @@ impl Tracer {
         location: &str,
         at_entry: bool,
         is_return: bool,
+        filter: usize,
+        prog: usize,
+    ) -> Result<u32, TraceError> {
+        let place = Place {
+            spec,
+            location,
+            addrs: &[addr],
+            at_entry,
+            is_return,
+        };
+        self.place(machine, &place, Source::Regs, filter, prog)
+    }
+
+    /// Attaches program `prog` of filter `filter` at a resolved target of any kind; returns
+    /// the probe's id. The program's context must be the one the target gives its family
+    /// (see [`crate::point::Target::context_for`]).
+    pub fn attach_target(
+        &mut self,
+        machine: &mut Machine,
+        spec: &str,
+        target: &Target,
+        filter: usize,
+        prog: usize,
+    ) -> Result<u32, TraceError> {
+        let location = target.location();
+        match target {
+            Target::Code(r) => self.attach(
+                machine,
+                spec,
+                r.addr,
+                &location,
+                r.offset == 0 && !r.is_return,
+                r.is_return,
+                filter,
+                prog,
+            ),
+            Target::Function { at, args, exit, .. } => {
+                let place = Place {
+                    spec,
+                    location: &location,
+                    addrs: &[at.addr],
+                    at_entry: !exit,
+                    is_return: *exit,
+                };
+                let source = Source::Args { n: args.len() };
+                self.place(machine, &place, source, filter, prog)
+            }
+            Target::Syscall {
+                at,
+                enter,
+                nr,
+                nb_args,
+                ..
+            } => {
+                let place = Place {
+                    spec,
+                    location: &location,
+                    addrs: &[at.addr],
+                    at_entry: *enter,
+                    is_return: !enter,
+                };
+                let source = Source::Syscall {
+                    nr: *nr,
+                    nb_args: *nb_args,
+                };
+                self.place(machine, &place, source, filter, prog)
+            }
+            Target::Tracepoint(t) => {
+                let image = self.image.as_ref().ok_or(TraceError::NoImage)?;
+                let layout = image
+                    .catalog()
+                    .layout
+                    .ok_or_else(|| TraceError::NoSites(spec.to_string()))?;
+                if t.sites.is_empty() {
+                    return Err(TraceError::NoSites(spec.to_string()));
+                }
+                let tp_addr = image
+                    .catalog()
+                    .tracepoints
+                    .get(&t.tracepoint)
+                    .map(|tp| tp.addr)
+                    .ok_or_else(|| TraceError::NoSites(spec.to_string()))?;
+                let wants_record = self
+                    .filters
+                    .get(filter)
+                    .and_then(|f| f.borrow().progs.get(prog).map(|p| p.ctx))
+                    == Some(ContextKind::Record);
+                let record = if wants_record {
+                    let sym = |n: &str| image.symbols().lookup(n).map(|s| s.addr);
+                    match (
+                        sym("perf_trace_buf_alloc"),
+                        sym("perf_trace_run_bpf_submit"),
+                    ) {
+                        (Some(buf_alloc), Some(submit)) if t.perf_probe != 0 => {
+                            Some(RecordFns { buf_alloc, submit })
+                        }
+                        _ => return Err(TraceError::NoRecord(spec.to_string())),
+                    }
+                } else {
+                    None
+                };
+                let addrs: Vec<u64> = t.sites.iter().map(|s| s.addr).collect();
+                let place = Place {
+                    spec,
+                    location: &location,
+                    addrs: &addrs,
+                    at_entry: false,
+                    is_return: false,
+                };
+                let source = Source::Tracepoint(Rc::new(TracepointSource {
+                    target: t.clone(),
+                    tp_addr,
+                    layout,
+                    record,
+                }));
+                self.place(machine, &place, source, filter, prog)
+            }
+        }
+    }
+
+    /// Places the hooks of one probe.
+    fn place(
+        &mut self,
+        machine: &mut Machine,
+        place: &Place<'_>,
+        source: Source,
         filter: usize,
         prog: usize,
     ) -> Result<u32, TraceError> {
@@ -344,47 +495,47 @@ impl Tracer {
         let id = self.next_id;
         self.next_id += 1;
         let stats = Rc::new(RefCell::new(ProbeStats::default()));
-        let (entry_hook, returns) = if is_return {
-            let returns = Rc::new(RefCell::new(Returns::default()));
-            let hook = machine.add_hook(
-                addr,
-                return_entry_hook(loaded, prog, id, stats.clone(), returns.clone()),
-            );
-            (hook, Some(returns))
-        } else {
-            let st = stats.clone();
-            let hook = machine.add_hook(
-                addr,
-                Box::new(move |hc: &mut HookContext<'_>| {
-                    let Some(regs) = hc.regs() else { return };
-                    fire(
-                        &loaded,
-                        prog,
-                        id,
-                        &regs,
-                        hc.cr3(),
-                        hc.now_ns(),
-                        at_entry,
-                        &st,
-                    );
-                }),
-            );
-            (hook, None)
-        };
+        let mut entry_hooks = Vec::new();
+        let mut returns = None;
+        for &addr in place.addrs {
+            let at_entry = place.at_entry;
+            let shot = Shot {
+                loaded: loaded.clone(),
+                prog,
+                probe: id,
+                stats: stats.clone(),
+            };
+            let hook = if place.is_return {
+                let r = returns
+                    .get_or_insert_with(|| Rc::new(RefCell::new(Returns::default())))
+                    .clone();
+                machine.add_hook(addr, return_entry_hook(shot, source.clone(), r))
+            } else {
+                let source = source.clone();
+                machine.add_hook(
+                    addr,
+                    Box::new(move |hc: &mut HookContext<'_>| {
+                        let Some(regs) = hc.regs() else { return };
+                        entry_hit(hc, &shot, &source, &regs, at_entry);
+                    }),
+                )
+            };
+            entry_hooks.push(hook);
+        }
         self.probes.insert(
             id,
             Probe {
                 info: ProbeInfo {
                     id,
-                    spec: spec.to_string(),
-                    addr,
-                    location: location.to_string(),
-                    is_return,
+                    spec: place.spec.to_string(),
+                    addr: place.addrs.first().copied().unwrap_or(0),
+                    location: place.location.to_string(),
+                    is_return: place.is_return,
                     filter,
                     program,
                     stats: ProbeStats::default(),
                 },
-                entry_hook,
+                entry_hooks,
                 stats,
                 returns,
             },
@@ -395,7 +546,9 @@ impl Tracer {
     /// Removes a probe and every hook it placed.
     pub fn detach(&mut self, machine: &mut Machine, id: u32) -> Result<(), TraceError> {
         let p = self.probes.remove(&id).ok_or(TraceError::NoProbe(id))?;
-        machine.remove_hook(p.entry_hook);
+        for h in p.entry_hooks {
+            machine.remove_hook(h);
+        }
         if let Some(r) = p.returns {
             for (_, h) in std::mem::take(&mut r.borrow_mut().hooks) {
                 machine.remove_hook(h);
@@ -451,35 +604,181 @@ pub struct MapDump {
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-/// The entry hook of a return probe: remembers where the frame returns to and places a hook
-/// there.
-fn return_entry_hook(
+/// Where one probe's hooks go.
+struct Place<'a> {
+    spec: &'a str,
+    location: &'a str,
+    addrs: &'a [u64],
+    at_entry: bool,
+    is_return: bool,
+}
+
+/// One probe's program and counters, as its hooks hold them.
+#[derive(Clone)]
+struct Shot {
     loaded: Rc<RefCell<Loaded>>,
     prog: usize,
-    id: u32,
+    probe: u32,
     stats: Rc<RefCell<ProbeStats>>,
-    returns: Rc<RefCell<Returns>>,
-) -> emu::HookFn {
+}
+
+impl Shot {
+    fn fire(
+        &self,
+        hc: &HookContext<'_>,
+        regs: &Regs,
+        at_entry: bool,
+        args: Option<&[u64]>,
+        record: &[u8],
+    ) {
+        let hit = HitValues { regs, args, record };
+        fire(
+            &self.loaded,
+            self.prog,
+            self.probe,
+            &hit,
+            hc.cr3(),
+            hc.now_ns(),
+            at_entry,
+            &self.stats,
+        );
+    }
+
+    fn fail(&self, msg: String) {
+        let mut s = self.stats.borrow_mut();
+        s.hits += 1;
+        s.errors += 1;
+        s.last_error = Some(msg);
+    }
+}
+
+/// The argument registers of a function's entry, in order.
+fn arg_regs(r: &Regs) -> [u64; 6] {
+    [r.rdi, r.rsi, r.rdx, r.rcx, r.r8, r.r9]
+}
+
+/// A syscall's arguments from the `pt_regs` it was entered with (x86-64: di, si, dx, r10,
+/// r8, r9, as `syscall_get_arguments` reads them).
+fn syscall_args(hc: &HookContext<'_>, regs_ptr: u64) -> Option<[u64; 6]> {
+    use crate::context::pt_regs::{R10, R8, R9, RDI, RDX, RSI};
+    let mut out = [0u64; 6];
+    for (o, off) in out.iter_mut().zip([RDI, RSI, RDX, R10, R8, R9]) {
+        let mut b = [0u8; 8];
+        hc.read_virt(regs_ptr.wrapping_add(off as u64), &mut b)
+            .ok()?;
+        *o = u64::from_le_bytes(b);
+    }
+    Some(out)
+}
+
+/// `struct syscall_tp_t` of `perf_call_bpf_enter`/`_exit`: the `pt_regs` pointer, the
+/// syscall number as an `unsigned long`, then the arguments or the return value.
+fn syscall_record(regs_ptr: u64, nr: u32, values: &[u64]) -> Vec<u8> {
+    let mut rec = Vec::with_capacity(16 + 8 * values.len());
+    rec.extend_from_slice(&regs_ptr.to_le_bytes());
+    rec.extend_from_slice(&u64::from(nr).to_le_bytes());
+    for v in values {
+        rec.extend_from_slice(&v.to_le_bytes());
+    }
+    rec
+}
+
+/// A hit at an entry (or any instruction) hook.
+fn entry_hit(hc: &mut HookContext<'_>, shot: &Shot, source: &Source, regs: &Regs, at_entry: bool) {
+    match source {
+        Source::Regs => shot.fire(hc, regs, at_entry, None, &[]),
+        Source::Args { n, .. } => {
+            let args = arg_regs(regs);
+            shot.fire(hc, regs, at_entry, Some(&args[..*n]), &[]);
+        }
+        Source::Syscall { nr, nb_args } => {
+            let Some(args) = syscall_args(hc, regs.rdi) else {
+                shot.fail(format!(
+                    "cannot read the syscall's pt_regs at {:#x}",
+                    regs.rdi
+                ));
+                return;
+            };
+            let n = (*nb_args as usize).min(6);
+            let mut full = [0u64; 6];
+            full[..n].copy_from_slice(&args[..n]);
+            let rec = syscall_record(regs.rdi, *nr, &full);
+            shot.fire(hc, regs, at_entry, Some(&args[..n]), &rec);
+        }
+        Source::Tracepoint(tp) => {
+            let Some(site) = tp.target.sites.iter().find(|s| s.addr == hc.address()) else {
+                return;
+            };
+            match crate::tpsite::fire(
+                hc, regs, site, &tp.target, tp.tp_addr, &tp.layout, tp.record,
+            ) {
+                Ok(Some(f)) => {
+                    let rec = f.record.unwrap_or_default();
+                    shot.fire(hc, regs, false, Some(&f.args), &rec);
+                }
+                Ok(None) => {}
+                Err(e) => shot.fail(format!(
+                    "{}: the enabled path at {} ({:#x}) could not be followed: {e}",
+                    tp.target.event.as_deref().unwrap_or(&tp.target.tracepoint),
+                    site.function,
+                    site.addr
+                )),
+            }
+        }
+    }
+}
+
+/// What a return probe saves at entry: fexit the arguments, a syscall exit its `pt_regs`.
+fn saved_at_entry(source: &Source, regs: &Regs) -> Vec<u64> {
+    match source {
+        Source::Args { n, .. } => arg_regs(regs)[..*n].to_vec(),
+        Source::Syscall { .. } => vec![regs.rdi],
+        Source::Regs | Source::Tracepoint(_) => Vec::new(),
+    }
+}
+
+/// A hit at a return: `saved` is what the entry saved.
+fn return_hit(hc: &HookContext<'_>, shot: &Shot, source: &Source, regs: &Regs, saved: &[u64]) {
+    match source {
+        Source::Args { .. } => {
+            let mut args = saved.to_vec();
+            args.push(regs.rax);
+            shot.fire(hc, regs, false, Some(&args), &[]);
+        }
+        Source::Syscall { nr, .. } => {
+            let regs_ptr = saved.first().copied().unwrap_or(0);
+            let rec = syscall_record(regs_ptr, *nr, &[regs.rax]);
+            shot.fire(hc, regs, false, Some(&[regs.rax]), &rec);
+        }
+        Source::Regs | Source::Tracepoint(_) => shot.fire(hc, regs, false, None, &[]),
+    }
+}
+
+/// The entry hook of a return probe: remembers where the frame returns to (and what the
+/// source saves at entry) and places a hook there.
+fn return_entry_hook(shot: Shot, source: Source, returns: Rc<RefCell<Returns>>) -> emu::HookFn {
     Box::new(move |hc: &mut HookContext<'_>| {
-        let Some(rsp) = hc.regs().map(|r| r.rsp) else {
+        let Some(entry) = hc.regs() else {
             return;
         };
+        let rsp = entry.rsp;
         let mut b = [0u8; 8];
         if hc.read_virt(rsp, &mut b).is_err() {
-            stats.borrow_mut().missed += 1;
+            shot.stats.borrow_mut().missed += 1;
             return;
         }
         let ret_addr = u64::from_le_bytes(b);
         let mut r = returns.borrow_mut();
         if r.pending.len() >= MAX_ACTIVE {
-            stats.borrow_mut().missed += 1;
+            shot.stats.borrow_mut().missed += 1;
             return;
         }
-        r.pending.push((ret_addr, rsp));
+        r.pending
+            .push((ret_addr, rsp, saved_at_entry(&source, &entry)));
         if r.hooks.contains_key(&ret_addr) {
             return;
         }
-        let (loaded, stats, returns2) = (loaded.clone(), stats.clone(), returns.clone());
+        let (shot, source, returns2) = (shot.clone(), source.clone(), returns.clone());
         let hook = hc.add_hook(
             ret_addr,
             Box::new(move |hc: &mut HookContext<'_>| {
@@ -489,27 +788,18 @@ fn return_entry_hook(
                 let Some(i) = r
                     .pending
                     .iter()
-                    .rposition(|&(a, sp)| a == here && sp.wrapping_add(8) == regs.rsp)
+                    .rposition(|(a, sp, _)| *a == here && sp.wrapping_add(8) == regs.rsp)
                 else {
                     return;
                 };
-                r.pending.remove(i);
-                if !r.pending.iter().any(|&(a, _)| a == here) {
+                let (_, _, saved) = r.pending.remove(i);
+                if !r.pending.iter().any(|(a, _, _)| *a == here) {
                     if let Some(h) = r.hooks.remove(&here) {
                         hc.remove_hook(h);
                     }
                 }
                 drop(r);
-                fire(
-                    &loaded,
-                    prog,
-                    id,
-                    &regs,
-                    hc.cr3(),
-                    hc.now_ns(),
-                    false,
-                    &stats,
-                );
+                return_hit(hc, &shot, &source, &regs, &saved);
             }),
         );
         r.hooks.insert(ret_addr, hook);
@@ -522,7 +812,7 @@ fn fire(
     loaded: &RefCell<Loaded>,
     prog: usize,
     probe: u32,
-    regs: &Regs,
+    hit: &HitValues<'_>,
     cr3: u64,
     now_ns: u64,
     at_entry: bool,
@@ -542,13 +832,13 @@ fn fire(
     };
     env.guest.set_cr3(cr3);
     env.hit = Hit {
-        regs: *regs,
+        regs: *hit.regs,
         now_ns,
         probe,
         at_entry,
     };
     let ctx = &mut ctx_buf[..c.ctx.size()];
-    c.ctx.build(regs, ctx);
+    c.ctx.build_from(hit, ctx);
     let result: Result<u64, RunError> = match &mut c.engine {
         Engine::Proven(p) => p.run_ctx(ctx, env),
         Engine::Jit(j) => j.run_checked_ctx(ctx, regions, env, Some(RUN_BUDGET)),

@@ -6,8 +6,7 @@
 
 mod common;
 
-use jit::verifier::{verify, ProgType, VerifyOptions};
-use probes::context::ContextKind;
+use jit::verifier::{verify, VerifyOptions};
 use probes::image::GuestImage;
 use probes::load::{load_object, LoadOptions};
 use std::path::Path;
@@ -75,10 +74,7 @@ fn every_sample_program_is_verified_for_v2_and_v3() {
             };
             let defs: Vec<_> = filter.maps.iter().map(|m| m.def().clone()).collect();
             for p in &filter.programs {
-                let ty = match p.ctx {
-                    ContextKind::PtRegs => ProgType::kprobe(),
-                    ContextKind::Seed => ProgType::seed(),
-                };
+                let ty = p.ctx.prog_type();
                 let opts = VerifyOptions {
                     map_contents: filter.maps.read_only_contents(),
                     ..VerifyOptions::default()

@@ -289,9 +289,17 @@ fn verify_file(
         let filter = probes::load::load_object(&shown, &bytes, &opts).map_err(|e| e.to_string())?;
         let defs: Vec<_> = filter.maps.iter().map(|m| m.def().clone()).collect();
         for p in &filter.programs {
-            let pty = match p.ctx {
-                probes::context::ContextKind::PtRegs => jit::verifier::ProgType::kprobe(),
-                probes::context::ContextKind::Seed => ty.clone(),
+            // Each program with its section's context: the exact one when its point resolves
+            // in the image (fentry and tp_btf take their target's argument count).
+            let pty = match (p.family, &p.point) {
+                (probes::point::ProgFamily::Seed, _) => ty.clone(),
+                (family, Some(point)) => point
+                    .resolve(&img)
+                    .ok()
+                    .and_then(|t| t.first().and_then(|t| t.context_for(family).ok()))
+                    .unwrap_or(p.ctx)
+                    .prog_type(),
+                (_, None) => p.ctx.prog_type(),
             };
             let lines = p.clone();
             let hook: jit::verifier::LineInfo = std::sync::Arc::new(move |pc| lines.line_of(pc));

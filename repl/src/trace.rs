@@ -5,7 +5,7 @@
 use crate::args::parse_duration;
 use crate::mapfmt;
 use probes::image::GuestImage;
-use probes::load::{load_file, LoadOptions, Placement};
+use probes::load::{load_file, LoadOptions};
 use probes::tracer::Tracer;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,9 +17,12 @@ pub struct TraceArgs {
     #[command(flatten)]
     guest: crate::images::GuestArgs,
     /// `POINT=FILE[:PROGRAM]` (POINT: SYMBOL, SYMBOL+OFF, SYMBOL%return, 0xADDR,
-    /// kprobe:SYMBOL, kretprobe:SYMBOL, or a glob such as 'ip_*'), or just `FILE` to attach
-    /// each program where its ELF section says (`kprobe/SYMBOL`, `kretprobe/SYMBOL`,
-    /// `bpflab/SYMBOL`). FILE is a `.c`, `.o` or `.s`. Repeatable.
+    /// kprobe:SYMBOL, kretprobe:SYMBOL, a glob such as 'ip_*', ksyscall:NAME,
+    /// tracepoint:CAT:NAME, rawtracepoint:NAME, fentry:F, fexit:F; `bpflab list` shows
+    /// them), or just `FILE` to attach each program where its ELF section says
+    /// (`kprobe/SYMBOL`, `tracepoint/CAT/NAME`, `raw_tp/NAME`, `fentry/F`, `ksyscall/NAME`,
+    /// `bpflab/SYMBOL`...). FILE is a `.c`, `.o` or `.s`; PROGRAM a program or section
+    /// name. Repeatable.
     #[arg(long = "attach", required = true)]
     attach: Vec<String>,
     /// Print events, probe statistics and maps as JSON lines.
@@ -153,61 +156,22 @@ pub(crate) fn attach_all(
     for arg in &args {
         // An explicit point must exist before anything is compiled.
         if let Some(p) = &arg.point {
-            img.resolve_attach(p).map_err(|e| e.to_string())?;
+            probes::point::Point::parse(p)
+                .and_then(|pt| pt.resolve(img))
+                .map_err(|e| e.to_string())?;
         }
         let filter = load_file(&arg.file, &opts).map_err(|e| e.to_string())?;
-        let progs = filter
-            .program_index(arg.program.as_deref())
-            .map_err(|e| e.to_string())?;
-        if arg.point.is_some() && progs.len() > 1 {
-            return Err(format!(
-                "{}: {} programs; say which one with {}:PROGRAM",
-                arg.file.display(),
-                progs.len(),
-                arg.file.display()
-            ));
-        }
-        let (fi, warnings) = tracer
-            .add_filter_with(m, filter, unverified)
-            .map_err(|e| e.to_string())?;
-        for w in warnings {
+        let attached = probes::plan::attach_filter(
+            tracer,
+            m,
+            filter,
+            arg.point.as_deref(),
+            arg.program.as_deref(),
+            unverified,
+        )
+        .map_err(|e| e.to_string())?;
+        for w in attached.warnings {
             eprintln!("bpflab: warning: {w}");
-        }
-        let placements = tracer.placements(fi).map_err(|e| e.to_string())?;
-        for pi in progs {
-            let (prog_name, placement) = &placements[pi];
-            let spec = match (&arg.point, placement) {
-                (Some(p), _) => p.clone(),
-                (None, Placement::Entry(s)) => s.clone(),
-                (None, Placement::Return(s)) => format!("{s}%return"),
-                (None, Placement::Anywhere) => {
-                    return Err(format!(
-                        "{}: program '{prog_name}' does not say where to attach; use POINT={}",
-                        arg.file.display(),
-                        arg.file.display()
-                    ))
-                }
-            };
-            let points = img.resolve_attach(&spec).map_err(|e| e.to_string())?;
-            for p in points {
-                let location = if p.offset == 0 {
-                    p.symbol.clone()
-                } else {
-                    format!("{}+{:#x}", p.symbol, p.offset)
-                };
-                tracer
-                    .attach(
-                        m,
-                        &spec,
-                        p.addr,
-                        &location,
-                        p.offset == 0 && !p.is_return,
-                        p.is_return,
-                        fi,
-                        pi,
-                    )
-                    .map_err(|e| e.to_string())?;
-            }
         }
     }
     Ok(())

@@ -98,7 +98,7 @@ pub fn check_initialised(prog: &Program, ty: &ProgType) -> Result<(), VerifyErro
     let n = ins.len();
     let entry = FP
         | match ty.context {
-            Context::Table { .. } => bit(1),
+            Context::Table { .. } | Context::Record { .. } => bit(1),
             Context::Mem { .. } => bit(1) | bit(2),
         };
     // Registers set on every path reaching each instruction; `None`: not reached (yet).

@@ -19,6 +19,10 @@ pub enum Context {
         fields: Vec<CtxField>,
         narrow_loads: bool,
     },
+    /// A read-only record of `size` bytes read at any naturally aligned 1/2/4/8-byte place in
+    /// `[from, size)`: a tracepoint's record (the kernel refuses its first 8 bytes, which hold
+    /// a `pt_regs` pointer), the u64 arguments of a raw tracepoint or of fentry/fexit.
+    Record { size: u32, from: u32 },
     /// A read-write memory region of `size` bytes (a scalar 0 when `size` is 0), its length in
     /// r2: the conformance suites' calling convention.
     Mem { size: u64 },
@@ -87,6 +91,50 @@ impl ProgType {
         }
     }
 
+    /// A tracepoint program: `struct trace_event_raw_NAME` of `size` bytes (at most 8192, the
+    /// kernel's `PERF_MAX_TRACE_SIZE`), its common header unreadable.
+    pub fn tracepoint(size: u32) -> Self {
+        ProgType {
+            name: "tracepoint".into(),
+            context: Context::Record { size, from: 8 },
+            helpers: None,
+        }
+    }
+
+    /// A raw tracepoint, tp_btf, fentry or fexit program (`name`): `args` u64 values.
+    pub fn u64_args(name: &str, args: u32) -> Self {
+        ProgType {
+            name: name.into(),
+            context: Context::Record {
+                size: 8 * args,
+                from: 0,
+            },
+            helpers: None,
+        }
+    }
+
+    /// Bytes of context a program of this type may read (0 for memory programs).
+    pub fn ctx_size(&self) -> usize {
+        match &self.context {
+            Context::Table { size, .. } | Context::Record { size, .. } => *size as usize,
+            Context::Mem { .. } => 0,
+        }
+    }
+
+    /// Whether a `size`-byte load at context offset `off` is allowed.
+    pub fn ctx_readable(&self, off: i64, size: usize) -> bool {
+        match &self.context {
+            Context::Record { size: len, from } => {
+                let n = size as i64;
+                off >= i64::from(*from)
+                    && off + n <= i64::from(*len)
+                    && matches!(size, 1 | 2 | 4 | 8)
+                    && off % n == 0
+            }
+            _ => self.ctx_field(off, size).is_some(),
+        }
+    }
+
     /// `seed` or `kprobe` by name (`mem` needs a size: use [`ProgType::mem`]).
     pub fn by_name(name: &str) -> Option<Self> {
         match name {
@@ -148,6 +196,12 @@ mod tests {
         assert!(kp.ctx_field(8 * 14 + 2, 4).is_none(), "misaligned");
         assert!(kp.ctx_field(168, 1).is_none());
         assert!(ProgType::by_name("mem").is_none());
+        let tp = ProgType::tracepoint(24);
+        assert!(!tp.ctx_readable(0, 8), "the pt_regs pointer");
+        assert!(tp.ctx_readable(8, 4) && tp.ctx_readable(16, 8) && tp.ctx_readable(12, 2));
+        assert!(!tp.ctx_readable(20, 8) && !tp.ctx_readable(9, 2) && !tp.ctx_readable(24, 1));
+        let raw = ProgType::u64_args("raw_tracepoint", 2);
+        assert!(raw.ctx_readable(0, 8) && raw.ctx_readable(8, 8) && !raw.ctx_readable(16, 8));
         assert!(ProgType::seed().with_helpers(vec![1]).allows_helper(1));
         assert!(!ProgType::seed().with_helpers(vec![1]).allows_helper(2));
     }

@@ -7,7 +7,7 @@
 use super::commands::Invocation;
 use super::session::{LoadedFilter, Session};
 use super::{fail, ReplError};
-use probes::load::{load_asm, load_file, Filter, LoadOptions, Placement};
+use probes::load::{load_asm, load_file, Filter, LoadOptions};
 use std::path::{Path, PathBuf};
 
 /// `FILE` or `FILE:PROGRAM`.
@@ -68,46 +68,16 @@ pub fn attach(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError
         }
     };
     let origin = filter.origin.clone();
-    let progs = match filter.program_index(prog.as_deref()) {
-        Ok(p) => p,
-        Err(e) => {
-            s.log = format!("{e}\n");
-            return fail(e.to_string());
-        }
-    };
-    if spec != "-" && progs.len() > 1 {
-        let names: Vec<&str> = filter.programs.iter().map(|p| p.name.as_str()).collect();
-        return fail(format!(
-            "{origin}: {} programs ({}); say which one with {origin}:PROGRAM, or attach with SPEC '-' where their sections say",
-            progs.len(),
-            names.join(", ")
-        ));
-    }
-    // Resolve every point before touching the tracer, so a bad spec changes nothing.
-    let placements: Vec<(String, Placement)> = filter
-        .programs
-        .iter()
-        .map(|p| (p.name.clone(), p.placement.clone()))
-        .collect();
-    let mut plan = Vec::new();
-    for &pi in &progs {
-        let (name, placement) = &placements[pi];
-        let spec = match (spec, placement) {
-            ("-", Placement::Entry(sym)) => sym.clone(),
-            ("-", Placement::Return(sym)) => format!("{sym}%return"),
-            ("-", Placement::Anywhere) => {
-                return fail(format!(
-                    "{origin}: program '{name}' does not say where to attach; give a SPEC"
-                ))
-            }
-            (sp, _) => sp.to_string(),
-        };
-        let points = s.image.resolve_attach(&spec).map_err(|e| e.to_string())?;
-        plan.push((pi, spec, points));
-    }
-    let programs = filter.programs.iter().map(|p| p.name.clone()).collect();
-    let (fi, warnings) = match s.tracer.add_filter(&s.machine, filter) {
-        Ok(x) => x,
+    let point = (spec != "-").then_some(spec);
+    let attached = match probes::plan::attach_filter(
+        &mut s.tracer,
+        &mut s.machine,
+        filter,
+        point,
+        prog.as_deref(),
+        false,
+    ) {
+        Ok(a) => a,
         Err(e) => {
             s.log = format!("{e}\n");
             return fail(e.to_string());
@@ -115,42 +85,35 @@ pub fn attach(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError
     };
     s.filters.push(LoadedFilter {
         origin: origin.clone(),
-        programs,
+        programs: attached.programs.clone(),
     });
     let mut out = String::new();
     let mut log = format!("{origin}: loaded\n");
-    for w in &warnings {
+    for w in &attached.warnings {
         out.push_str(&s.style.warn(&format!("warning: {w}\n")));
         log.push_str(&format!("warning: {w}\n"));
     }
-    for (pi, spec, points) in plan {
-        for p in points {
-            let location = if p.offset == 0 {
-                p.symbol.clone()
-            } else {
-                format!("{}+{:#x}", p.symbol, p.offset)
-            };
-            let id = s
-                .tracer
-                .attach(
-                    &mut s.machine,
-                    &spec,
-                    p.addr,
-                    &location,
-                    p.offset == 0 && !p.is_return,
-                    p.is_return,
-                    fi,
-                    pi,
-                )
-                .map_err(|e| e.to_string())?;
-            let prog_name = &s.filters[s.filters.len() - 1].programs[pi];
-            let what = if p.is_return { "return of " } else { "" };
-            out.push_str(&format!(
-                "probe {id}: {what}{} ({}) runs {origin}:{prog_name}\n",
-                s.style.sym(&location),
-                s.style.addr(&format!("{:#x}", p.addr))
-            ));
-        }
+    for p in &attached.probes {
+        let what = match &p.target {
+            probes::point::Target::Code(r) if r.is_return => "return of ",
+            probes::point::Target::Function { exit: true, .. } => "return of ",
+            _ => "",
+        };
+        let addr = match &p.target {
+            probes::point::Target::Tracepoint(t) => {
+                format!("{}, {} site(s)", p.spec, t.sites.len())
+            }
+            probes::point::Target::Code(r)
+            | probes::point::Target::Function { at: r, .. }
+            | probes::point::Target::Syscall { at: r, .. } => format!("{:#x}", r.addr),
+        };
+        out.push_str(&format!(
+            "probe {}: {what}{} ({}) runs {origin}:{}\n",
+            p.id,
+            s.style.sym(&p.target.location()),
+            s.style.addr(&addr),
+            p.program
+        ));
     }
     s.log = log;
     Ok(out)

@@ -129,7 +129,7 @@ impl<'a, E> Walk<'a, E> {
                     });
                 };
                 let o = b as i64 + extra;
-                if self.ty.ctx_field(o, n).is_none() {
+                if !self.ty.ctx_readable(o, n) {
                     return Err(Reason::ContextAccess {
                         off: o,
                         size: n,

@@ -263,7 +263,7 @@ impl<'a, E> Walk<'a, E> {
         let mut st = State::entry();
         let regs = &mut st.cur_mut().regs;
         match &self.ty.context {
-            Context::Table { .. } => regs[1] = Reg::ptr(PtrKind::Ctx, 0),
+            Context::Table { .. } | Context::Record { .. } => regs[1] = Reg::ptr(PtrKind::Ctx, 0),
             Context::Mem { size } => {
                 regs[1] = if *size == 0 {
                     Reg::constant(0)
