@@ -8,6 +8,7 @@
 //! - [`types`]: C types from DWARF (gimli): layouts, holes like pahole, member paths, function
 //!   parameters and the registers they arrive in;
 //! - [`cdecl`]: a `vmlinux.h` of the guest's types for BPF C programs (CO-RE);
+//! - [`listing`]: every attach point of an image, as `bpftrace -l` lists them;
 //! - [`lines`]: addresses to `file:line` with inlined frames (addr2line).
 //!
 //! Everything indexes lazily and borrows the image's bytes, so a 65 MB vmlinux costs little
@@ -50,6 +51,7 @@ pub mod guest;
 pub mod helpers;
 pub mod image;
 pub mod lines;
+pub mod listing;
 pub mod load;
 pub mod panic;
 pub mod plan;

@@ -308,8 +308,13 @@ pub fn load_object(
     let maps = MapSet::from_object(&obj).map_err(|e| bad(e.to_string()))?;
     let mut programs = Vec::new();
     for p in &obj.programs {
-        let (family, point) = Point::from_section(&p.section)
+        let (mut family, point) = Point::from_section(&p.section)
             .map_err(|e| bad(format!("program '{}': {e}", p.name)))?;
+        // A seed-style filter (`int f(struct bpf_context *ctx)`) keeps the seed's context
+        // wherever its section puts it, as the seed's tracepoint hunk hands it.
+        if takes_seed_context(&obj, &p.name) {
+            family = ProgFamily::Seed;
+        }
         let ctx = family.default_context();
         let program = if p.core_relos.is_empty() {
             p.program.clone()
@@ -350,6 +355,35 @@ pub fn load_object(
         programs,
         maps,
     })
+}
+
+/// Whether the object's BTF declares function `name` with a `struct bpf_context *` first
+/// parameter.
+fn takes_seed_context(obj: &Object, name: &str) -> bool {
+    use jit::btf::BtfType;
+    let Some(btf) = &obj.btf else {
+        return false;
+    };
+    let Some(func) = btf.find("func", name) else {
+        return false;
+    };
+    let Some(BtfType::Func { proto, .. }) = btf.get(func) else {
+        return false;
+    };
+    let Some(BtfType::FuncProto { params, .. }) = btf.get(*proto) else {
+        return false;
+    };
+    let Some(&(_, param)) = params.first() else {
+        return false;
+    };
+    let pointee = match btf.skip_mods(param).ok().and_then(|t| btf.get(t)) {
+        Some(BtfType::Ptr { ty }) => *ty,
+        _ => return false,
+    };
+    matches!(
+        btf.skip_mods(pointee).ok().and_then(|t| btf.get(t)),
+        Some(BtfType::Struct { name, .. }) if name == "bpf_context"
+    )
 }
 
 impl Filter {

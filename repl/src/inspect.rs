@@ -42,3 +42,35 @@ pub fn vmlinux_h(spec: &str) -> Result<ExitCode, CliError> {
     print!("{}", img.vmlinux_h().map_err(|e| CliError::input(spec, e))?);
     Ok(ExitCode::SUCCESS)
 }
+
+/// `bpflab list`: every attach point of an image, as `bpftrace -l` lists them.
+pub fn list(spec: &str, pattern: Option<&str>, verbose: bool) -> Result<ExitCode, CliError> {
+    let img = image(spec)?;
+    let points = probes::listing::list(&img, pattern, verbose).map_err(|e| {
+        CliError::Message(format!(
+            "bad pattern '{}': {}",
+            pattern.unwrap_or_default(),
+            e.msg
+        ))
+    })?;
+    if points.is_empty() {
+        if let Some(p) = pattern {
+            return Err(CliError::Message(format!(
+                "{spec}: no attach point matches '{p}' (kinds: {})",
+                probes::listing::KINDS.join(", ")
+            )));
+        }
+    }
+    let mut out = String::new();
+    for p in points {
+        out.push_str(&p.spec);
+        out.push('\n');
+        for f in p.fields {
+            out.push_str("    ");
+            out.push_str(&f);
+            out.push('\n');
+        }
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}

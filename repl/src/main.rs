@@ -1,7 +1,8 @@
 //! `bpflab`: boot guest kernels, attach eBPF filters to them, run eBPF programs.
 //!
 //! Subcommands: `boot` (the machine, with the embedded teaching kernel as the default guest),
-//! `trace` (the seed's loop: filters attached to guest kernel symbols), `types` and
+//! `trace` (the seed's loop: filters attached to guest kernel symbols), `list` (attach points),
+//! `types` and
 //! `vmlinux-h` (the guest's DWARF types), and `bpf asm|disasm|run|conformance-plugin` (the
 //! eBPF engine on its own), `repl` (an interactive prompt over a running guest). The README's
 //! CLI section lists the whole surface.
@@ -58,6 +59,19 @@ enum Cmd {
         image: String,
         /// The type, e.g. 'struct sk_buff'.
         name: String,
+    },
+    /// List the attach points of an image (kprobe:, kretprobe:, fentry:, fexit:,
+    /// tracepoint:, rawtracepoint:), like `bpftrace -l`.
+    List {
+        /// A glob over the whole point (`tracepoint:sched:*`), or over the name after any
+        /// kind (`*sched_switch*`).
+        pattern: Option<String>,
+        /// Also print what a program there reads: arguments, record fields, in C.
+        #[arg(short, long)]
+        verbose: bool,
+        /// `teaching` (embedded), `linux`, or the path of a kernel ELF.
+        #[arg(long, default_value = "teaching")]
+        image: String,
     },
     /// Write C declarations of the guest's types (for `#include "vmlinux.h"`).
     #[command(name = "vmlinux-h")]
@@ -131,6 +145,11 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Cmd::Trace(a) => trace::trace(a)?,
         Cmd::Types { image, name } => inspect::types(&image, &name)?,
         Cmd::VmlinuxH { image } => inspect::vmlinux_h(&image)?,
+        Cmd::List {
+            pattern,
+            verbose,
+            image,
+        } => inspect::list(&image, pattern.as_deref(), verbose)?,
         Cmd::Image(c) => image_cmd::image(c)?,
         Cmd::Bpf(b) => bpf::bpf(b)?,
         Cmd::Repl(a) => repl::repl(a)?,

@@ -47,9 +47,6 @@
 //! at it); overlay writes that instruction already made are kept. The interpreter never
 //! panics.
 
-use std::collections::HashMap;
-use std::fmt;
-
 use iced_x86::{
     Decoder, DecoderError, DecoderOptions, Instruction, MemorySize, Mnemonic, OpKind, Register,
 };
@@ -174,197 +171,13 @@ pub enum SideError {
     RepLimit(u64),
 }
 
-const PAGE_SIZE: usize = 4096;
-const PAGE_MASK: u64 = 4095;
+mod flags;
+mod overlay;
 
-/// One overlay page: its bytes and a bit per byte saying whether the byte is valid
-/// (written, or scratch) in the overlay.
-#[derive(Clone)]
-struct Page {
-    data: Box<[u8; PAGE_SIZE]>,
-    valid: [u64; PAGE_SIZE / 64],
-}
+use flags::*;
+pub use overlay::{pop, push, read_u64, return_from_call, Overlay};
 
-impl Page {
-    fn new() -> Self {
-        Page {
-            data: Box::new([0; PAGE_SIZE]),
-            valid: [0; PAGE_SIZE / 64],
-        }
-    }
-
-    fn is_valid(&self, i: usize) -> bool {
-        (self.valid[i / 64] >> (i % 64)) & 1 != 0
-    }
-
-    fn set_valid(&mut self, from: usize, to: usize) {
-        for i in from..to {
-            self.valid[i / 64] |= 1 << (i % 64);
-        }
-    }
-
-    fn valid_count(&self) -> u32 {
-        self.valid.iter().map(|w| w.count_ones()).sum()
-    }
-}
-
-/// Writes made by the side run, by virtual address; reads see them first.
-///
-/// Stored as 4 KiB pages with a per-byte validity mask, so reads of many bytes cost one
-/// hash lookup per page touched.
-#[derive(Default, Clone)]
-pub struct Overlay {
-    pages: HashMap<u64, Page>,
-}
-
-impl fmt::Debug for Overlay {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bytes: u64 = self
-            .pages
-            .values()
-            .map(|p| u64::from(p.valid_count()))
-            .sum();
-        f.debug_struct("Overlay")
-            .field("pages", &self.pages.len())
-            .field("bytes", &bytes)
-            .finish()
-    }
-}
-
-/// Splits `[va, va + len)` into per-page pieces `(page base, offset in page, offset in
-/// buffer, length)`, wrapping at the top of the address space.
-fn page_chunks(va: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize, usize)> {
-    let mut done = 0usize;
-    std::iter::from_fn(move || {
-        if done >= len {
-            return None;
-        }
-        let addr = va.wrapping_add(done as u64);
-        let off = (addr & PAGE_MASK) as usize;
-        let n = (PAGE_SIZE - off).min(len - done);
-        let piece = (addr & !PAGE_MASK, off, done, n);
-        done += n;
-        Some(piece)
-    })
-}
-
-impl Overlay {
-    /// An empty overlay: every read goes to the guest.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Write bytes (used by the caller to plant fake data before a run, e.g. a fake pointer).
-    pub fn write(&mut self, va: u64, bytes: &[u8]) {
-        for (base, off, at, n) in page_chunks(va, bytes.len()) {
-            let page = self.pages.entry(base).or_insert_with(Page::new);
-            page.data[off..off + n].copy_from_slice(&bytes[at..at + n]);
-            page.set_valid(off, off + n);
-        }
-    }
-
-    /// Read through the overlay, falling back to `guest` for bytes never written.
-    #[allow(clippy::result_unit_err)]
-    pub fn read(&self, guest: &dyn GuestRead, va: u64, buf: &mut [u8]) -> Result<(), ()> {
-        for (base, off, at, n) in page_chunks(va, buf.len()) {
-            let dst = &mut buf[at..at + n];
-            let Some(page) = self.pages.get(&base) else {
-                guest.read(base | off as u64, dst)?;
-                continue;
-            };
-            let mut i = 0;
-            while i < n {
-                if page.is_valid(off + i) {
-                    dst[i] = page.data[off + i];
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                while i < n && !page.is_valid(off + i) {
-                    i += 1;
-                }
-                guest.read(base | (off + start) as u64, &mut dst[start..i])?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Mark [va, va+len) as readable memory that does not exist in the guest (zero-filled
-    /// scratch, e.g. a fake record buffer at an address the guest never maps).
-    ///
-    /// Bytes already written keep their value.
-    pub fn map_scratch(&mut self, va: u64, len: u64) {
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        for (base, off, _, n) in page_chunks(va, len) {
-            // Bytes never written are zero in `data`, so marking them valid is enough.
-            self.pages
-                .entry(base)
-                .or_insert_with(Page::new)
-                .set_valid(off, off + n);
-        }
-    }
-
-    /// True when nothing has been written or mapped.
-    pub fn is_empty(&self) -> bool {
-        self.pages.is_empty()
-    }
-
-    /// True when every byte of `[va, va+len)` lives in the overlay (written or scratch),
-    /// i.e. reading it never consults the guest.
-    pub fn covers(&self, va: u64, len: usize) -> bool {
-        page_chunks(va, len).all(|(base, off, _, n)| {
-            self.pages
-                .get(&base)
-                .is_some_and(|p| (off..off + n).all(|i| p.is_valid(i)))
-        })
-    }
-
-    /// Forget every write and scratch mapping.
-    pub fn clear(&mut self) {
-        self.pages.clear();
-    }
-}
-
-/// Read a little-endian u64 at `va` through the overlay; Err(()) if any byte is unmapped.
-#[allow(clippy::result_unit_err)]
-pub fn read_u64(guest: &dyn GuestRead, overlay: &Overlay, va: u64) -> Result<u64, ()> {
-    let mut b = [0u8; 8];
-    overlay.read(guest, va, &mut b)?;
-    Ok(u64::from_le_bytes(b))
-}
-
-/// Push `v` onto the side run's stack: `rsp -= 8`, then store `v` at `rsp` in the overlay.
-/// Unlike a `push` instruction this does not check that the stack is mapped.
-pub fn push(cpu: &mut Cpu, overlay: &mut Overlay, v: u64) {
-    cpu.gpr[RSP] = cpu.gpr[RSP].wrapping_sub(8);
-    overlay.write(cpu.gpr[RSP], &v.to_le_bytes());
-}
-
-/// Pop a u64 from the side run's stack (overlay first, then guest) and add 8 to `rsp`.
-pub fn pop(cpu: &mut Cpu, guest: &dyn GuestRead, overlay: &mut Overlay) -> Result<u64, SideError> {
-    let sp = cpu.gpr[RSP];
-    let v = read_u64(guest, overlay, sp).map_err(|()| SideError::Fault {
-        rip: cpu.rip,
-        va: sp,
-    })?;
-    cpu.gpr[RSP] = sp.wrapping_add(8);
-    Ok(v)
-}
-
-/// Finish a call the caller emulated itself: set `rax` to `ret_val` and return to the
-/// address on top of the stack, as the callee's `ret` would.
-pub fn return_from_call(
-    cpu: &mut Cpu,
-    guest: &dyn GuestRead,
-    overlay: &mut Overlay,
-    ret_val: u64,
-) -> Result<(), SideError> {
-    cpu.rip = pop(cpu, guest, overlay)?;
-    cpu.gpr[RAX] = ret_val;
-    Ok(())
-}
-
-/// Interpret from cpu.rip until `stop(cpu.rip)` is true (checked BEFORE each instruction,
+/// Interpret from cpu.rip until `stop(&cpu)` is true (checked BEFORE each instruction,
 /// including the first), at most `budget` instructions. Code bytes are fetched through the
 /// overlay/guest (so code the guest patched at boot is what runs). Never panics.
 pub fn run(
@@ -425,222 +238,24 @@ fn fetch_decode(rip: u64, guest: &dyn GuestRead, ov: &Overlay) -> Result<Instruc
     let mut decoder = Decoder::try_with_ip(64, &bytes[..n], rip, DecoderOptions::NONE)
         .map_err(|_| SideError::Decode(rip))?;
     let ins = decoder.decode();
-    if ins.is_invalid() {
-        return Err(if decoder.last_error() == DecoderError::NoMoreBytes {
-            SideError::Fault {
-                rip,
-                va: rip.wrapping_add(n as u64),
-            }
-        } else {
-            SideError::Decode(rip)
-        });
+    if !ins.is_invalid() {
+        return Ok(ins);
     }
-    Ok(ins)
-}
-
-// ---------------------------------------------------------------------------------------
-// Width helpers and flag arithmetic (pure functions, tested directly).
-
-/// All-ones mask of an operand of `size` bytes.
-fn mask(size: usize) -> u64 {
-    if size >= 8 {
-        u64::MAX
-    } else {
-        (1u64 << (size * 8)) - 1
+    if decoder.last_error() != DecoderError::NoMoreBytes {
+        return Err(SideError::Decode(rip));
     }
-}
-
-/// The sign bit of an operand of `size` bytes.
-fn sign_bit(size: usize) -> u64 {
-    1u64 << (size * 8 - 1)
-}
-
-/// Sign-extend the low `size` bytes of `v`.
-fn sx(v: u64, size: usize) -> i64 {
-    let sh = 64 - size * 8;
-    ((v << sh) as i64) >> sh
-}
-
-/// Low 64 bits of a u128.
-fn lo64(v: u128) -> u64 {
-    v as u64
-}
-
-/// ZF, SF and PF of a result.
-fn szp(r: u64, size: usize) -> u64 {
-    let r = r & mask(size);
-    let mut f = 0;
-    if r == 0 {
-        f |= ZF;
+    // The bytes ran out at an unmapped address. Decode again as if that memory held
+    // zeros: if the instruction is valid then, it really needed the unmapped bytes;
+    // if not, it is invalid whatever follows it.
+    bytes[n..].fill(0);
+    let mut padded = Decoder::try_with_ip(64, &bytes, rip, DecoderOptions::NONE)
+        .map_err(|_| SideError::Decode(rip))?;
+    if padded.decode().is_invalid() {
+        return Err(SideError::Decode(rip));
     }
-    if r & sign_bit(size) != 0 {
-        f |= SF;
-    }
-    if (r & 0xff).count_ones() & 1 == 0 {
-        f |= PF;
-    }
-    f
-}
-
-/// `a + b + carry` at `size` bytes: (result, status flags).
-fn add_flags(a: u64, b: u64, carry: u64, size: usize) -> (u64, u64) {
-    let m = mask(size);
-    let (a, b) = (a & m, b & m);
-    let wide = u128::from(a) + u128::from(b) + u128::from(carry & 1);
-    let r = lo64(wide) & m;
-    let mut f = szp(r, size);
-    if wide > u128::from(m) {
-        f |= CF;
-    }
-    if (a ^ r) & (b ^ r) & sign_bit(size) != 0 {
-        f |= OF;
-    }
-    f |= (a ^ b ^ r) & AF;
-    (r, f)
-}
-
-/// `a - b - borrow` at `size` bytes: (result, status flags), as `sub`/`sbb`/`cmp`.
-fn sub_flags(a: u64, b: u64, borrow: u64, size: usize) -> (u64, u64) {
-    let m = mask(size);
-    let (a, b) = (a & m, b & m);
-    let r = a.wrapping_sub(b).wrapping_sub(borrow & 1) & m;
-    let mut f = szp(r, size);
-    if u128::from(a) < u128::from(b) + u128::from(borrow & 1) {
-        f |= CF;
-    }
-    if (a ^ b) & (a ^ r) & sign_bit(size) != 0 {
-        f |= OF;
-    }
-    f |= (a ^ b ^ r) & AF;
-    (r, f)
-}
-
-/// Flags of `and`/`or`/`xor`/`test`: CF = OF = 0.
-fn logic_flags(r: u64, size: usize) -> u64 {
-    szp(r, size)
-}
-
-/// Shift and rotate kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Shift {
-    Shl,
-    Shr,
-    Sar,
-    Rol,
-    Ror,
-}
-
-/// Shift `a` (already masked to `size`) by the masked `count`; returns (result, new rflags).
-/// A zero count returns `a` and `rflags` unchanged.
-fn shift_op(kind: Shift, a: u64, count: u32, size: usize, rflags: u64) -> (u64, u64) {
-    let m = mask(size);
-    let a = a & m;
-    if count == 0 {
-        return (a, rflags);
-    }
-    let bits = u32::try_from(size * 8).unwrap_or(64);
-    let msb = |v: u64| v & sign_bit(size) != 0;
-    let (r, cf, of, arith) = match kind {
-        Shift::Shl => {
-            let wide = u128::from(a) << count;
-            let r = lo64(wide) & m;
-            let cf = (wide >> bits) & 1 != 0;
-            (r, cf, msb(r) != cf, true)
-        }
-        Shift::Shr => {
-            let cf = (a >> (count - 1)) & 1 != 0;
-            (a >> count, cf, msb(a), true)
-        }
-        Shift::Sar => {
-            let s = sx(a, size);
-            let r = ((s >> count.min(63)) as u64) & m;
-            let cf = (s >> (count - 1).min(63)) & 1 != 0;
-            (r, cf, false, true)
-        }
-        Shift::Rol | Shift::Ror => {
-            let c = count % bits;
-            let r = match (c, kind) {
-                (0, _) => a,
-                (_, Shift::Rol) => ((a << c) | (a >> (bits - c))) & m,
-                _ => ((a >> c) | (a << (bits - c))) & m,
-            };
-            if kind == Shift::Rol {
-                let cf = r & 1 != 0;
-                (r, cf, msb(r) != cf, false)
-            } else {
-                let second = (r >> (bits - 2)) & 1 != 0;
-                (r, msb(r), msb(r) != second, false)
-            }
-        }
-    };
-    let mut flags = if arith {
-        (rflags & !STATUS_FLAGS) | szp(r, size)
-    } else {
-        rflags & !(CF | OF)
-    };
-    if cf {
-        flags |= CF;
-    }
-    if of {
-        flags |= OF;
-    }
-    (r, flags)
-}
-
-/// Is condition `cc` (the x86 encoding 0..15: o no b ae e ne be a s ns p np l ge le g) true?
-fn cond_true(cc: u8, rflags: u64) -> bool {
-    let f = |bit: u64| rflags & bit != 0;
-    let base = match cc >> 1 {
-        0 => f(OF),
-        1 => f(CF),
-        2 => f(ZF),
-        3 => f(CF) || f(ZF),
-        4 => f(SF),
-        5 => f(PF),
-        6 => f(SF) != f(OF),
-        _ => f(ZF) || f(SF) != f(OF),
-    };
-    base != (cc & 1 == 1)
-}
-
-/// Which instruction family a condition code belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CondUse {
-    Jump,
-    Move,
-    Set,
-}
-
-/// jcc, cmovcc and setcc mnemonics indexed by condition code.
-const CONDITIONS: [[Mnemonic; 3]; 16] = {
-    use Mnemonic as M;
-    [
-        [M::Jo, M::Cmovo, M::Seto],
-        [M::Jno, M::Cmovno, M::Setno],
-        [M::Jb, M::Cmovb, M::Setb],
-        [M::Jae, M::Cmovae, M::Setae],
-        [M::Je, M::Cmove, M::Sete],
-        [M::Jne, M::Cmovne, M::Setne],
-        [M::Jbe, M::Cmovbe, M::Setbe],
-        [M::Ja, M::Cmova, M::Seta],
-        [M::Js, M::Cmovs, M::Sets],
-        [M::Jns, M::Cmovns, M::Setns],
-        [M::Jp, M::Cmovp, M::Setp],
-        [M::Jnp, M::Cmovnp, M::Setnp],
-        [M::Jl, M::Cmovl, M::Setl],
-        [M::Jge, M::Cmovge, M::Setge],
-        [M::Jle, M::Cmovle, M::Setle],
-        [M::Jg, M::Cmovg, M::Setg],
-    ]
-};
-
-fn condition(m: Mnemonic) -> Option<(CondUse, u8)> {
-    const USES: [CondUse; 3] = [CondUse::Jump, CondUse::Move, CondUse::Set];
-    (0u8..).zip(CONDITIONS.iter()).find_map(|(cc, row)| {
-        row.iter()
-            .zip(USES)
-            .find(|(mm, _)| **mm == m)
-            .map(|(_, u)| (u, cc))
+    Err(SideError::Fault {
+        rip,
+        va: rip.wrapping_add(n as u64),
     })
 }
 
@@ -661,46 +276,21 @@ fn gpr(r: Register) -> Option<Gpr> {
     // iced numbers registers AL..BL, AH..BH, SPL..R15L, AX..R15W, EAX..R15D, RAX..R15
     // consecutively; the tests check this mapping against the register names.
     let n = r as usize;
-    let rel = |first: Register| n.checked_sub(first as usize).filter(|i| *i < 16);
-    if let Some(i) = rel(Register::RAX) {
-        return Some(Gpr {
-            idx: i,
-            size: 8,
-            high: false,
-        });
-    }
-    if let Some(i) = rel(Register::EAX) {
-        return Some(Gpr {
-            idx: i,
-            size: 4,
-            high: false,
-        });
-    }
-    if let Some(i) = rel(Register::AX) {
-        return Some(Gpr {
-            idx: i,
-            size: 2,
-            high: false,
-        });
-    }
-    let i = n.checked_sub(Register::AL as usize).filter(|i| *i < 20)?;
-    Some(match i {
-        0..=3 => Gpr {
-            idx: i,
-            size: 1,
-            high: false,
-        },
-        4..=7 => Gpr {
-            idx: i - 4,
-            size: 1,
-            high: true,
-        },
-        _ => Gpr {
-            idx: i - 4,
-            size: 1,
-            high: false,
-        },
-    })
+    let rel = |first: Register, count| n.checked_sub(first as usize).filter(|i| *i < count);
+    let (idx, size, high) = if let Some(i) = rel(Register::RAX, 16) {
+        (i, 8, false)
+    } else if let Some(i) = rel(Register::EAX, 16) {
+        (i, 4, false)
+    } else if let Some(i) = rel(Register::AX, 16) {
+        (i, 2, false)
+    } else {
+        match rel(Register::AL, 20)? {
+            i @ 0..=3 => (i, 1, false),
+            i @ 4..=7 => (i - 4, 1, true),
+            i => (i - 4, 1, false),
+        }
+    };
+    Some(Gpr { idx, size, high })
 }
 
 /// Size in bytes of a scalar integer memory operand.
@@ -777,6 +367,13 @@ impl Exec<'_> {
         }
     }
 
+    fn fault(&self, va: u64) -> SideError {
+        SideError::Fault {
+            rip: self.rip(),
+            va,
+        }
+    }
+
     fn flag(&self, f: u64) -> bool {
         self.cpu.rflags & f != 0
     }
@@ -798,10 +395,7 @@ impl Exec<'_> {
         let mut b = [0u8; 8];
         self.ov
             .read(self.guest, va, &mut b[..size])
-            .map_err(|()| SideError::Fault {
-                rip: self.rip(),
-                va,
-            })?;
+            .map_err(|()| self.fault(va))?;
         Ok(u64::from_le_bytes(b))
     }
 
@@ -812,10 +406,7 @@ impl Exec<'_> {
             let mut probe = [0u8; 8];
             self.ov
                 .read(self.guest, va, &mut probe[..size])
-                .map_err(|()| SideError::Fault {
-                    rip: self.rip(),
-                    va,
-                })?;
+                .map_err(|()| self.fault(va))?;
         }
         self.ov.write(va, &bytes[..size]);
         Ok(())
@@ -875,10 +466,8 @@ impl Exec<'_> {
             }
             OpKind::Memory => {
                 let size = mem_size(ins.memory_size()).ok_or_else(|| self.unsupported())?;
-                Ok(Opnd {
-                    loc: Loc::Mem(self.ea()?.wrapping_add(self.seg_base())),
-                    size,
-                })
+                let loc = Loc::Mem(self.ea()?.wrapping_add(self.seg_base()));
+                Ok(Opnd { loc, size })
             }
             OpKind::Immediate8 => imm(1),
             OpKind::Immediate16 | OpKind::Immediate8to16 => imm(2),
@@ -1315,7 +904,7 @@ impl Exec<'_> {
                 let r = match (v, m) {
                     (0, _) => bits,
                     (_, M::Tzcnt) => v.trailing_zeros(),
-                    _ => v.leading_zeros() - (64 - bits),
+                    _ => v.leading_zeros().saturating_sub(64 - bits),
                 };
                 let cf = if v == 0 { CF } else { 0 };
                 self.set_flags(CF | ZF, cf | if r == 0 { ZF } else { 0 });
@@ -1537,3 +1126,6 @@ impl Exec<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
