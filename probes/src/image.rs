@@ -280,9 +280,14 @@ impl GuestImage {
     /// sizes, by name.
     pub fn core_answer(&self, q: &CoreQuery<'_>) -> Result<CoreAnswer, String> {
         let types = self.types().map_err(|e| e.to_string())?;
+        // `struct pt_regs___x64` is `struct pt_regs`: libbpf ignores a `___flavor` suffix.
+        let name = match q.type_name.rfind("___") {
+            Some(i) if i > 0 => &q.type_name[..i],
+            _ => q.type_name,
+        };
         let spelled = match q.type_kind {
-            "struct" | "union" | "enum" => format!("{} {}", q.type_kind, q.type_name),
-            _ => q.type_name.to_string(),
+            "struct" | "union" | "enum" => format!("{} {name}", q.type_kind),
+            _ => name.to_string(),
         };
         let Some(root) = types.find(&spelled).map_err(|e| e.to_string())? else {
             return Ok(CoreAnswer::Missing);

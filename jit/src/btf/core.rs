@@ -262,7 +262,7 @@ pub fn resolve_record(
 
 impl Btf {
     /// Answers a CO-RE query against these types (as the target). Names are matched exactly
-    /// (libbpf also ignores `___flavor` suffixes; bpflab does not yet).
+    /// (libbpf also ignores `___flavor` suffixes; this BTF resolver does not yet, the guest DWARF one does).
     pub fn core_answer(&self, q: &CoreQuery<'_>) -> Result<CoreAnswer, BtfError> {
         use CoreAnswer::{Missing, Value};
         let Some(root) = self.find(q.type_kind, q.type_name) else {
