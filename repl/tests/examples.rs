@@ -40,6 +40,11 @@ const LINUX_CASES: &[(&str, &[&str])] = &[
     ("linux/read_latency", &["examples/read_latency.bpf.c"]),
     ("linux/openat_files", &["examples/openat_files.bpf.c"]),
     ("linux/bad_pointer", &["ip_rcv=examples/bad_pointer.bpf.c"]),
+    ("linux/sched_switch", &["examples/sched_switch.bpf.c"]),
+    (
+        "linux/openat_tracepoint",
+        &["examples/openat_tracepoint.bpf.c"],
+    ),
 ];
 
 fn trace_on(image: &str, attach: &[&str]) -> Result<String, String> {
@@ -115,7 +120,10 @@ fn examples_listed_here_are_all_the_examples() {
     files.sort();
     for f in files {
         assert!(
-            CASES.iter().any(|(_, a)| a.iter().any(|x| x.ends_with(&f))),
+            CASES
+                .iter()
+                .chain(LINUX_CASES)
+                .any(|(_, a)| a.iter().any(|x| x.ends_with(&f))),
             "examples/{f} has no golden test"
         );
     }

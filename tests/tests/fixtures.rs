@@ -112,4 +112,18 @@ fn a_linux_recording_from_another_machine_replays_with_and_without_probes() {
         41,
     );
     assert!(err.contains("vfs_read%return"), "{err}");
+    // Tracepoints replay too: every checkpoint holds with them attached.
+    let err = replay_verified(
+        &rec,
+        &[
+            "--attach",
+            "examples/sched_switch.bpf.c",
+            "--attach",
+            "examples/openat_tracepoint.bpf.c",
+            "--attach",
+            &format!("rawtracepoint:sched_wakeup={count}"),
+        ],
+        41,
+    );
+    assert!(err.contains("tracepoint:sched:sched_switch"), "{err}");
 }
