@@ -43,7 +43,7 @@ pub use input::{InputEvent, InputScript, InputSource, ScriptError};
 pub use loader::{KernelImage, LoadError};
 pub use machine::{
     stdout_sink, ConsoleSink, EmuError, HookContext, HookFn, HookId, Limits, Machine,
-    MachineConfig, ProgressHandle, Snapshot, Stats, StopHandle, StopReason, StopReport,
-    DEFAULT_MEM_BYTES,
+    MachineConfig, ProgressHandle, Snapshot, Stats, StopHandle, StopReason, StopReport, TimerFn,
+    TimerId, DEFAULT_MEM_BYTES,
 };
 pub use memory::{Access, Fault, GuestMemory, Ram, Translation};

@@ -187,3 +187,72 @@ fn hooks_never_change_a_linux_run() {
         .collect();
     assert!(pages.is_empty(), "RAM pages differ: {pages:x?}");
 }
+
+/// The guest never notices timers: sampling at 99 Hz and at an odd period (the run loop stops
+/// at extra block boundaries, and idle time is cut into pieces) executes exactly as the run
+/// without, and the samples see both busy and idle CPU (RIP right after a `hlt`).
+#[test]
+fn timers_never_change_a_linux_run() {
+    let dir = image();
+    let cfg = config("console=ttyS0 bpflab.workload");
+    let segments = [900, 600].map(|ms| Limits::virtual_time(Duration::from_millis(ms)));
+    let mut plain = Machine::boot_linux_dir(&cfg, &dir).unwrap();
+    for l in segments {
+        plain.run(l);
+    }
+    let want = end_state(&plain);
+    drop(plain);
+
+    let mut m = Machine::boot_linux_dir(&cfg, &dir).unwrap();
+    let samples = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let s = samples.clone();
+    m.add_timer(
+        1_000_000_000 / 99,
+        Box::new(move |cx| {
+            let regs = cx.regs().unwrap();
+            assert_eq!(regs.rip, cx.address());
+            let mut b = [0u8; 1];
+            let after_hlt = cx.read_virt(regs.rip - 1, &mut b).is_ok() && b[0] == 0xf4;
+            s.borrow_mut().push((cx.now_ns(), after_hlt));
+        }),
+    );
+    let odd = Rc::new(Cell::new(0u64));
+    let o = odd.clone();
+    let odd_id = m.add_timer(1_234_567, Box::new(move |_| o.set(o.get() + 1)));
+    m.run(segments[0]);
+    assert!(m.remove_timer(odd_id));
+    assert!(!m.remove_timer(odd_id));
+    m.run(segments[1]);
+
+    let got = end_state(&m);
+    assert_eq!(got.0, want.0, "instruction count");
+    assert_eq!(got.1, want.1, "registers");
+    assert!(got.2 == want.2, "console differs");
+    let pages: Vec<usize> = (0..want.3.len() / 4096)
+        .filter(|p| got.3[p * 4096..(p + 1) * 4096] != want.3[p * 4096..(p + 1) * 4096])
+        .take(8)
+        .collect();
+    assert!(pages.is_empty(), "RAM pages differ: {pages:x?}");
+
+    let samples = samples.borrow();
+    // 1.5 s at 99 Hz: one sample per period, each at or just after its due time.
+    assert_eq!(samples.len(), 148, "99 Hz over 1.5 s");
+    for (k, (t, _)) in samples.iter().enumerate() {
+        let due = (k as u64 + 1) * (1_000_000_000 / 99);
+        assert!(
+            *t >= due && *t < due + 100_000,
+            "sample {k} at {t}, due {due}"
+        );
+    }
+    let idle = samples.iter().filter(|(_, h)| *h).count();
+    assert!(
+        idle > 0 && idle < samples.len(),
+        "{idle} of {} idle",
+        samples.len()
+    );
+    assert_eq!(
+        odd.get(),
+        900_000_000 / 1_234_567,
+        "the odd timer until it was removed"
+    );
+}

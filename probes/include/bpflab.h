@@ -126,6 +126,13 @@ struct pt_regs;
 #define PT_REGS_SP(x) (___bpflab_regs(x)->sp)
 #define PT_REGS_IP(x) (___bpflab_regs(x)->ip)
 
+/* ---- perf_event programs (sampling): the kernel's struct bpf_perf_event_data, x86-64 ---- */
+struct bpflab_perf_event_data {
+	struct bpflab_pt_regs regs; /* the interrupted instruction's registers */
+	unsigned long long sample_period; /* ns of virtual time between samples */
+	unsigned long long addr; /* 0: a timer samples no data address */
+};
+
 #define ___bpflab_nth(_, _1, _2, _3, _4, _5, N, ...) N
 #define ___bpflab_narg(...) ___bpflab_nth(_, ##__VA_ARGS__, 5, 4, 3, 2, 1, 0)
 #define ___bpflab_concat(a, b) a##b

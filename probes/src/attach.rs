@@ -16,7 +16,7 @@ pub enum AttachError {
     #[error("empty attach point")]
     Empty,
     /// `foo:bar` with an unknown probe type.
-    #[error("unknown probe type '{0}:' (expected kprobe:, kretprobe:, ksyscall:, kretsyscall:, tracepoint:, rawtracepoint:, fentry: or fexit:; `bpflab list` shows them all)")]
+    #[error("unknown probe type '{0}:' (expected kprobe:, kretprobe:, ksyscall:, kretsyscall:, tracepoint:, rawtracepoint:, fentry:, fexit:, profile: or interval:; `bpflab list` shows them all)")]
     UnknownProbeType(String),
     /// A probe type without what it needs (`tracepoint:` without `CATEGORY:NAME`).
     #[error("incomplete attach point: expected {0}")]
@@ -28,6 +28,14 @@ pub enum AttachError {
         name: String,
         /// Close names.
         suggestions: Vec<String>,
+    },
+    /// `profile:`/`interval:` with a bad rate.
+    #[error("'{spec}': {why} (write profile:hz:99, profile:ms:10, interval:s:1)")]
+    BadTimer {
+        /// What was written.
+        spec: String,
+        /// What is wrong.
+        why: String,
     },
     /// fentry/fexit need the function's prototype.
     #[error("fentry/fexit on '{name}': {why}")]

@@ -1,11 +1,14 @@
 //! Contexts a filter receives, built from the guest's registers at the probe.
 //!
-//! Two layouts, both read-only for the program:
+//! Layouts, all read-only for the program:
 //! - the seed's `struct bpf_context { long arg1, arg2, arg3, arg4, arg5; struct pt_regs *regs; }`
 //!   with arg1..arg5 taken from rdi, rsi, rdx, rcx, r8 (the x86-64 calling convention, as the
 //!   RFC's kprobe code does with `regs_get_argument_nth`);
 //! - the x86-64 kernel's `struct pt_regs`, for libbpf programs (`SEC("kprobe/...")`,
-//!   `PT_REGS_PARM1(ctx)`, `BPF_KPROBE`).
+//!   `PT_REGS_PARM1(ctx)`, `BPF_KPROBE`);
+//! - `struct bpf_perf_event_data { pt_regs regs; u64 sample_period; u64 addr; }` for sampling
+//!   (`SEC("perf_event")`, `profile:hz:N`): the interrupted registers, the period in ns;
+//! - a tracepoint's record, and the u64 arguments of raw tracepoints and fentry/fexit.
 //!
 //! In the seed context `regs` is not a pointer the program can follow (the guest has no
 //! `pt_regs` for a probe hit); helpers that take the context, such as `bpf_dump_stack`, use the
@@ -44,6 +47,9 @@ pub mod pt_regs {
     pub const SS: usize = 160;
 }
 
+/// Size of `struct bpf_perf_event_data` (x86-64): `pt_regs`, `sample_period`, `addr`.
+pub const PERF_EVENT_CTX_SIZE: usize = PT_REGS_SIZE + 16;
+
 /// The kernel's `PERF_MAX_TRACE_SIZE`: a tracepoint program may read this much of its record.
 pub const MAX_RECORD_SIZE: u32 = 8192;
 
@@ -64,6 +70,8 @@ pub enum ContextKind {
     /// `count` u64 arguments: raw tracepoints (`raw_tp`, `tp_btf`), fentry and fexit (the
     /// return value after the arguments). `kind` names the program type in messages.
     Args { count: u32, kind: ArgsKind },
+    /// `struct bpf_perf_event_data`: a sample's registers and period.
+    PerfEvent,
 }
 
 /// Which program type takes u64 arguments.
@@ -96,6 +104,8 @@ pub struct HitValues<'a> {
     pub args: Option<&'a [u64]>,
     /// A tracepoint's record as the kernel hands it to BPF.
     pub record: &'a [u8],
+    /// A sample's period in ns (0 for other hits).
+    pub sample_period: u64,
 }
 
 impl ContextKind {
@@ -106,6 +116,7 @@ impl ContextKind {
             ContextKind::PtRegs => PT_REGS_SIZE,
             ContextKind::Record => MAX_RECORD_SIZE as usize,
             ContextKind::Args { count, .. } => 8 * count as usize,
+            ContextKind::PerfEvent => PERF_EVENT_CTX_SIZE,
         }
     }
 
@@ -117,6 +128,7 @@ impl ContextKind {
             ContextKind::PtRegs => ProgType::kprobe(),
             ContextKind::Record => ProgType::tracepoint(MAX_RECORD_SIZE),
             ContextKind::Args { count, kind } => ProgType::u64_args(kind.name(), count),
+            ContextKind::PerfEvent => ProgType::perf_event(),
         }
     }
 
@@ -127,6 +139,7 @@ impl ContextKind {
                 regs,
                 args: None,
                 record: &[],
+                sample_period: 0,
             },
             out,
         );
@@ -157,6 +170,12 @@ impl ContextKind {
                 for i in 0..count as usize {
                     put(out, i * 8, args.get(i).copied().unwrap_or(0));
                 }
+            }
+            ContextKind::PerfEvent => {
+                pt_regs_context(hit.regs, out);
+                put(out, PT_REGS_SIZE, hit.sample_period);
+                // `addr` is the sampled data address of memory events; a timer has none.
+                put(out, PT_REGS_SIZE + 8, 0);
             }
         }
     }
@@ -251,6 +270,7 @@ mod tests {
             regs: &r,
             args: Some(&args),
             record: &[1, 2, 3],
+            sample_period: 0,
         };
         let mut b = [0xffu8; SEED_CTX_SIZE];
         ContextKind::Seed.build_from(&hit, &mut b);
@@ -289,5 +309,23 @@ mod tests {
         assert_eq!(word(&b, pt_regs::CS), 0x10);
         assert_eq!(word(&b, pt_regs::ORIG_RAX), u64::MAX);
         assert_eq!(pt_regs::SS + 8, PT_REGS_SIZE);
+    }
+
+    #[test]
+    fn perf_event_data_is_pt_regs_then_the_period() {
+        let r = regs();
+        let hit = HitValues {
+            regs: &r,
+            args: None,
+            record: &[],
+            sample_period: 10_101_010,
+        };
+        let mut b = vec![0xffu8; ContextKind::PerfEvent.size()];
+        ContextKind::PerfEvent.build_from(&hit, &mut b);
+        assert_eq!(word(&b, pt_regs::RIP), 0xffff_ffff_8010_0000);
+        assert_eq!(word(&b, pt_regs::RDI), 1);
+        assert_eq!(word(&b, PT_REGS_SIZE), 10_101_010, "sample_period");
+        assert_eq!(word(&b, PT_REGS_SIZE + 8), 0, "addr");
+        assert_eq!(b.len(), ContextKind::PerfEvent.prog_type().ctx_size());
     }
 }

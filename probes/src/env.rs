@@ -106,8 +106,13 @@ impl ProbeEnv {
     /// The guest kernel stack at the hit, innermost first: the probed address, then its
     /// callers (the caller of a probed function's entry included). DWARF CFI when the image
     /// has it, else the frame-pointer chain.
+    /// Empty when the hit is in user mode (a sample of a user instruction has no kernel
+    /// stack, as the kernel's `get_perf_callchain` gives none).
     pub fn kernel_stack(&self, max: usize) -> Vec<u64> {
         let max = max.min(MAX_STACK_DEPTH);
+        if self.hit.regs.cs & 3 == 3 {
+            return Vec::new();
+        }
         if let Some(walk) = &self.unwind {
             let guest = &self.guest;
             return walk(&self.hit.regs, &|va| guest.read_u64(va), max);

@@ -244,6 +244,11 @@ GetStackid, |cx, a| {
         Vec::new()
     };
     let ips: Vec<u64> = ips.into_iter().skip(skip).collect();
+    if ips.is_empty() {
+        // No frames past `skip` (a user stack, a sample in user mode): the kernel's
+        // `__bpf_get_stackid` answers -EFAULT.
+        return ret(EFAULT);
+    }
     match env.maps.by_handle(handle).and_then(|m| m.stack_mut()) {
         Some(st) => match st.get_stackid(&ips, flags & !BPF_F_SKIP_FIELD_MASK) {
             Ok(id) => u64::from(id),

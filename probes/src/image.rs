@@ -153,9 +153,11 @@ impl GuestImage {
         Ok(points)
     }
 
-    /// `symbol+0xoff` and `file:line` for an address.
+    /// `symbol+0xoff` and `file:line` for a stack frame's address (a return address just
+    /// past a function's end belongs to that function, see
+    /// [`crate::symbols::SymbolTable::resolve_return`]).
     pub fn describe(&self, addr: u64) -> (Option<String>, Option<String>) {
-        let sym = self.symbols.format_addr(addr);
+        let sym = self.symbols.format_return(addr);
         let src = self
             .lines()
             .and_then(|l| l.location(addr).ok().flatten())

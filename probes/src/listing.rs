@@ -1,5 +1,6 @@
 //! Every attach point of an image, as `bpftrace -l` lists them: `kprobe:F`, `kretprobe:F`,
-//! `fentry:F`, `fexit:F`, `tracepoint:CAT:NAME`, `rawtracepoint:NAME`, and with arguments
+//! `fentry:F`, `fexit:F`, `tracepoint:CAT:NAME`, `rawtracepoint:NAME`, the timers
+//! (`profile:hz:RATE`, `interval:s:PERIOD`: any rate or period), and with arguments
 //! (`-v`) what a program there can read, in C: a function's parameters (and `retval` at a
 //! return), a tracepoint's record fields from the guest's `struct trace_event_raw_*`, a raw
 //! tracepoint's `TP_PROTO`.
@@ -8,13 +9,15 @@ use crate::image::GuestImage;
 use crate::tracepoints::{EventSource, TraceEvent};
 
 /// The kinds, in listing order.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 8] = [
     "kprobe",
     "kretprobe",
     "fentry",
     "fexit",
     "tracepoint",
     "rawtracepoint",
+    "profile",
+    "interval",
 ];
 
 /// One attach point.
@@ -94,6 +97,22 @@ pub fn list(
                 Vec::new()
             };
             out.push(Listed { spec, fields });
+        }
+    }
+    // Timers take any rate: one line each, with the perf_event context they hand a program.
+    for spec in ["profile:hz:RATE", "interval:s:PERIOD"] {
+        if keep(spec) {
+            let fields = if verbose {
+                ["struct pt_regs regs", "u64 sample_period", "u64 addr"]
+                    .map(String::from)
+                    .to_vec()
+            } else {
+                Vec::new()
+            };
+            out.push(Listed {
+                spec: spec.to_string(),
+                fields,
+            });
         }
     }
     Ok(out)

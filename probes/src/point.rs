@@ -9,6 +9,7 @@
 //! | `tracepoint:CAT:NAME` | `tracepoint/CAT/NAME`, `tp/CAT/NAME` | where the guest tests the key | the event's record |
 //! | `rawtracepoint:NAME` | `raw_tp/NAME`, `raw_tracepoint/NAME`, `tp_btf/NAME` | same | `TP_PROTO` as u64 |
 //! | `fentry:F`, `kfunc:F`, `fexit:F`, `kretfunc:F` | `fentry/F`, `fexit/F` | entry, return of F | arguments (and return value) as u64 |
+//! | `profile:hz:N`, `profile:s|ms|us:N`, `interval:...` | `perf_event` (49 Hz unless a point is given, as BCC's `profile`) | every period of virtual time, at the interrupted instruction | `bpf_perf_event_data` |
 //!
 //! Seed-style programs (assembly, `bpflab/` sections) take the seed's `struct bpf_context`
 //! wherever they attach: at a tracepoint its `arg1..arg5` are the tracepoint's arguments, as
@@ -31,6 +32,90 @@ pub enum Point {
     RawTracepoint { name: String, btf: bool },
     /// `fentry:F` or `fexit:F`.
     Function { name: String, exit: bool },
+    /// `profile:UNIT:N` or `interval:UNIT:N`: a timer of virtual time.
+    Timer(Timer),
+}
+
+/// A sampling or interval timer, as written (`profile:hz:99`, `interval:ms:500`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timer {
+    /// `interval:` (periodic work) rather than `profile:` (sampling).
+    pub interval: bool,
+    /// The unit as written: `hz`, `s`, `ms` or `us`.
+    pub unit: &'static str,
+    /// The number as written.
+    pub value: u64,
+    /// The period in ns of virtual time.
+    pub period_ns: u64,
+}
+
+/// The rate at which a `perf_event` program without a point samples: BCC's `profile`
+/// default (`-F 49`).
+pub const DEFAULT_SAMPLE_HZ: u64 = 49;
+
+impl Timer {
+    /// Parses `UNIT:N` (`hz:99`, `ms:10`) after `profile:` or `interval:`.
+    pub fn parse(interval: bool, body: &str) -> Result<Timer, AttachError> {
+        let kind = if interval { "interval" } else { "profile" };
+        let bad = |why: String| AttachError::BadTimer {
+            spec: format!("{kind}:{body}"),
+            why,
+        };
+        let (unit, n) = body
+            .split_once(':')
+            .ok_or_else(|| bad("expected UNIT:N, e.g. hz:99 or ms:10".into()))?;
+        let value: u64 = n
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("'{n}' is not a whole number")))?;
+        if value == 0 {
+            return Err(bad("the number must be at least 1".into()));
+        }
+        let (unit, period_ns) = match unit.trim() {
+            "hz" => ("hz", 1_000_000_000 / value.min(1_000_000_000)),
+            "s" => (
+                "s",
+                value
+                    .checked_mul(1_000_000_000)
+                    .ok_or_else(|| bad("too long".into()))?,
+            ),
+            "ms" => (
+                "ms",
+                value
+                    .checked_mul(1_000_000)
+                    .ok_or_else(|| bad("too long".into()))?,
+            ),
+            "us" => (
+                "us",
+                value
+                    .checked_mul(1_000)
+                    .ok_or_else(|| bad("too long".into()))?,
+            ),
+            other => return Err(bad(format!("unknown unit '{other}' (hz, s, ms or us)"))),
+        };
+        Ok(Timer {
+            interval,
+            unit,
+            value,
+            period_ns,
+        })
+    }
+
+    /// The default sampler of a `perf_event` program.
+    pub fn default_sampler() -> Timer {
+        Timer {
+            interval: false,
+            unit: "hz",
+            value: DEFAULT_SAMPLE_HZ,
+            period_ns: 1_000_000_000 / DEFAULT_SAMPLE_HZ,
+        }
+    }
+
+    /// As written: `profile:hz:99`.
+    pub fn spec(&self) -> String {
+        let kind = if self.interval { "interval" } else { "profile" };
+        format!("{kind}:{}:{}", self.unit, self.value)
+    }
 }
 
 /// What kind of program a section declares, which decides its context.
@@ -46,6 +131,8 @@ pub enum ProgFamily {
     Function {
         exit: bool,
     },
+    /// `perf_event`: samples (`struct bpf_perf_event_data`).
+    PerfEvent,
 }
 
 impl ProgFamily {
@@ -73,6 +160,7 @@ impl ProgFamily {
                     ArgsKind::Fentry
                 },
             },
+            ProgFamily::PerfEvent => ContextKind::PerfEvent,
         }
     }
 }
@@ -119,6 +207,8 @@ impl Point {
             },
             "ksyscall" => Point::Kprobe(format!("__x64_sys_{}", need("NAME")?)),
             "kretsyscall" => Point::Kprobe(format!("__x64_sys_{}%return", need("NAME")?)),
+            "profile" | "p" => Point::Timer(Timer::parse(false, &need("UNIT:N")?)?),
+            "interval" | "i" => Point::Timer(Timer::parse(true, &need("UNIT:N")?)?),
             _ => {
                 // Validates the kprobe forms (and names an unknown probe type).
                 crate::attach::AttachSpec::parse(text)?;
@@ -188,6 +278,10 @@ impl Point {
                     }),
                 )
             }
+            "perf_event" => (
+                ProgFamily::PerfEvent,
+                Some(Point::Timer(Timer::default_sampler())),
+            ),
             "fmod_ret" | "lsm" | "lsm.s" | "struct_ops" | "freplace" => {
                 return Err(AttachError::ChangesGuest {
                     section: section.to_string(),
@@ -205,6 +299,7 @@ impl Point {
             Point::RawTracepoint { name, .. } => format!("rawtracepoint:{name}"),
             Point::Function { name, exit: false } => format!("fentry:{name}"),
             Point::Function { name, exit: true } => format!("fexit:{name}"),
+            Point::Timer(t) => t.spec(),
         }
     }
 
@@ -215,6 +310,7 @@ impl Point {
             Point::Tracepoint { .. } => ProgFamily::Tracepoint,
             Point::RawTracepoint { btf, .. } => ProgFamily::RawTracepoint { btf: *btf },
             Point::Function { exit, .. } => ProgFamily::Function { exit: *exit },
+            Point::Timer(_) => ProgFamily::PerfEvent,
         }
     }
 
@@ -227,6 +323,7 @@ impl Point {
                 .map(Target::Code)
                 .collect()),
             Point::Tracepoint { category, name } => resolve_events(image, category, name),
+            Point::Timer(t) => Ok(vec![Target::Timer(*t)]),
             Point::RawTracepoint { name, .. } => {
                 let tp = image.catalog().tracepoints.get(name).ok_or_else(|| {
                     AttachError::UnknownTracepoint {
@@ -333,6 +430,8 @@ pub enum Target {
         exit: bool,
         returns_value: bool,
     },
+    /// A timer of virtual time: fires at whatever instruction the CPU is at.
+    Timer(Timer),
 }
 
 impl Target {
@@ -352,6 +451,8 @@ impl Target {
                 1 => t.sites[0].function.clone(),
                 n => format!("{n} sites"),
             },
+            Target::Timer(t) if t.unit == "hz" => format!("{} Hz", t.value),
+            Target::Timer(t) => format!("every {}{}", t.value, t.unit),
         }
     }
 
@@ -388,6 +489,7 @@ impl Target {
                     ..
                 },
             ) => Ok(args(a.len() + 1, ArgsKind::Fexit)),
+            (ProgFamily::PerfEvent, Target::Timer(_)) => Ok(ContextKind::PerfEvent),
             (family, target) => Err(format!(
                 "a {} program cannot run at {} (attach it where its section says, or use a program of the point's kind)",
                 family_name(family),
@@ -405,6 +507,8 @@ impl Target {
             Target::Syscall { .. } => "a syscall tracepoint",
             Target::Function { exit: false, .. } => "an fentry point",
             Target::Function { exit: true, .. } => "an fexit point",
+            Target::Timer(t) if t.interval => "an interval timer",
+            Target::Timer(_) => "a sampling timer",
         }
     }
 }
@@ -418,6 +522,7 @@ fn family_name(f: ProgFamily) -> &'static str {
         ProgFamily::RawTracepoint { btf: true } => "tp_btf",
         ProgFamily::Function { exit: false } => "fentry",
         ProgFamily::Function { exit: true } => "fexit",
+        ProgFamily::PerfEvent => "perf_event",
     }
 }
 
@@ -562,6 +667,43 @@ mod tests {
             Point::parse("tracepoint:sched_switch"),
             Err(AttachError::Incomplete(_))
         ));
+        let t = |interval, unit, value, period_ns| {
+            Point::Timer(Timer {
+                interval,
+                unit,
+                value,
+                period_ns,
+            })
+        };
+        assert_eq!(
+            Point::parse("profile:hz:99").unwrap(),
+            t(false, "hz", 99, 10_101_010)
+        );
+        assert_eq!(
+            Point::parse("interval:ms:500").unwrap(),
+            t(true, "ms", 500, 500_000_000)
+        );
+        assert_eq!(
+            Point::parse("i:s:1").unwrap(),
+            t(true, "s", 1, 1_000_000_000)
+        );
+        assert_eq!(
+            Point::parse("profile:us:250").unwrap().spec(),
+            "profile:us:250"
+        );
+        for bad in [
+            "profile:hz",
+            "profile:hz:0",
+            "profile:kHz:9",
+            "interval:s:x",
+            "profile:s:99999999999",
+        ] {
+            assert!(
+                matches!(Point::parse(bad), Err(AttachError::BadTimer { .. })),
+                "{bad}: {:?}",
+                Point::parse(bad)
+            );
+        }
         assert!(matches!(
             Point::parse("uprobe:/bin/sh:main"),
             Err(AttachError::UnknownProbeType(_))
@@ -591,6 +733,9 @@ mod tests {
             Point::from_section(".text").unwrap(),
             (ProgFamily::Seed, None)
         );
+        let (f, p) = Point::from_section("perf_event").unwrap();
+        assert_eq!(f, ProgFamily::PerfEvent);
+        assert_eq!(p.unwrap().spec(), "profile:hz:49");
         let e = Point::from_section("fmod_ret/security_file_open").unwrap_err();
         assert!(e.to_string().contains("change"), "{e}");
     }

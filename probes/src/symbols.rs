@@ -322,15 +322,26 @@ impl SymbolTable {
         sym.addr..end.min(sym.addr.saturating_add(MAX_UNSIZED))
     }
 
+    /// [`SymbolTable::resolve`], or, for an address just past a function's end, that
+    /// function: a return address after a call to a `noreturn` function that ends its caller
+    /// (`arch_call_rest_init` calls `rest_init` last), as the kernel's `%pB` looks up
+    /// `addr - 1`. The offset is from that function's start (`arch_call_rest_init+0x5`).
+    pub fn resolve_return(&self, addr: u64) -> Option<(&Symbol, u64)> {
+        self.resolve(addr).or_else(|| {
+            let (s, _) = self.resolve(addr.checked_sub(1)?)?;
+            s.kind.is_text().then(|| (s, addr - s.addr))
+        })
+    }
+
+    /// [`SymbolTable::format_addr`] for a stack frame's address (see
+    /// [`SymbolTable::resolve_return`]).
+    pub fn format_return(&self, addr: u64) -> Option<String> {
+        self.resolve_return(addr).map(|(s, off)| format_sym(s, off))
+    }
+
     /// `symbol+0x1f` (or `symbol` at offset 0) for an address, if it resolves.
     pub fn format_addr(&self, addr: u64) -> Option<String> {
-        self.resolve(addr).map(|(s, off)| {
-            if off == 0 {
-                s.unique_name.clone()
-            } else {
-                format!("{}+{off:#x}", s.unique_name)
-            }
-        })
+        self.resolve(addr).map(|(s, off)| format_sym(s, off))
     }
 
     /// Symbols whose unique name starts with `prefix`, in name order (tab completion).
@@ -375,6 +386,14 @@ impl SymbolTable {
         scored.sort();
         scored.dedup_by(|a, b| a.1 == b.1);
         scored.into_iter().take(n).map(|(_, c)| c).collect()
+    }
+}
+
+fn format_sym(s: &Symbol, off: u64) -> String {
+    if off == 0 {
+        s.unique_name.clone()
+    } else {
+        format!("{}+{off:#x}", s.unique_name)
     }
 }
 
@@ -452,6 +471,21 @@ mod tests {
         assert!(t.resolve(0x1108).is_none());
         assert!(t.resolve(0xfff).is_none());
         assert!(t.resolve(0x2000).is_none(), "past the section's end");
+    }
+
+    #[test]
+    fn a_return_address_past_its_function_belongs_to_it() {
+        use Binding::*;
+        use SymbolKind::*;
+        let t = table(vec![
+            (sym("calls_noreturn", 0x1000, 5, Function, Global), None),
+            (sym("next", 0x1006, 4, Function, Global), None),
+            (sym("obj", 0x1100, 8, Object, Global), None),
+        ]);
+        assert!(t.format_addr(0x1005).is_none());
+        assert_eq!(t.format_return(0x1005).unwrap(), "calls_noreturn+0x5");
+        assert_eq!(t.format_return(0x1006).unwrap(), "next");
+        assert!(t.format_return(0x1108).is_none(), "only code");
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //! return value in `rax`. Pending returns are bounded per probe (like kretprobe's `maxactive`);
 //! returns beyond the bound are counted as missed.
 //!
+//! Timers (`profile:hz:N`, `interval:s:N`, `SEC("perf_event")`) are the machine's timers of
+//! virtual time ([`Machine::add_timer`]): each period the program runs with the registers of
+//! the instruction the CPU is at, as a sampling interrupt would see them.
+//!
 //! Every program is verified first ([`jit::verifier`], the seed's `bpf_check()`) for its
 //! program type (the seed's `bpf_context` or a kprobe's `pt_regs`), its maps and the probe
 //! helpers, then JIT-compiled and run natively without checks ([`ProvenProgram`]); if the JIT
@@ -28,7 +32,7 @@ use crate::load::Filter;
 use crate::point::{Target, TracepointTarget};
 use crate::tpsite::RecordFns;
 use crate::tracepoints::TracingLayout;
-use emu::{HookContext, HookId, Machine, Regs};
+use emu::{HookContext, HookId, Machine, Regs, TimerId};
 use jit::interp::{Interpreter, Prepared, RunError};
 use jit::native::Region;
 use jit::proven::{EngineKind, ProvenProgram};
@@ -171,6 +175,7 @@ pub struct ProbeInfo {
 struct Probe {
     info: ProbeInfo,
     entry_hooks: Vec<HookId>,
+    timers: Vec<TimerId>,
     stats: Rc<RefCell<ProbeStats>>,
     returns: Option<Rc<RefCell<Returns>>>,
 }
@@ -419,6 +424,7 @@ impl Tracer {
                 };
                 self.place(machine, &place, source, filter, prog)
             }
+            Target::Timer(t) => self.place_timer(machine, spec, t, filter, prog),
             Target::Tracepoint(t) => {
                 let image = self.image.as_ref().ok_or(TraceError::NoImage)?;
                 let layout = image
@@ -536,8 +542,68 @@ impl Tracer {
                     stats: ProbeStats::default(),
                 },
                 entry_hooks,
+                timers: Vec::new(),
                 stats,
                 returns,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Places a timer probe: the program runs every period of virtual time.
+    fn place_timer(
+        &mut self,
+        machine: &mut Machine,
+        spec: &str,
+        timer: &crate::point::Timer,
+        filter: usize,
+        prog: usize,
+    ) -> Result<u32, TraceError> {
+        let loaded = self
+            .filters
+            .get(filter)
+            .ok_or(TraceError::NoFilter(filter))?
+            .clone();
+        let program = loaded
+            .borrow()
+            .progs
+            .get(prog)
+            .map(|p| p.name.clone())
+            .ok_or(TraceError::NoProgram { filter, prog })?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let stats = Rc::new(RefCell::new(ProbeStats::default()));
+        let shot = Shot {
+            loaded,
+            prog,
+            probe: id,
+            stats: stats.clone(),
+        };
+        let period = timer.period_ns;
+        let timer_id = machine.add_timer(
+            period,
+            Box::new(move |hc: &mut HookContext<'_>| {
+                let Some(regs) = hc.regs() else { return };
+                shot.fire_sample(hc, &regs, period);
+            }),
+        );
+        self.probes.insert(
+            id,
+            Probe {
+                info: ProbeInfo {
+                    id,
+                    spec: spec.to_string(),
+                    addr: 0,
+                    location: Target::Timer(*timer).location(),
+                    is_return: false,
+                    filter,
+                    program,
+                    stats: ProbeStats::default(),
+                },
+                entry_hooks: Vec::new(),
+                timers: vec![timer_id],
+                stats,
+                returns: None,
             },
         );
         Ok(id)
@@ -548,6 +614,9 @@ impl Tracer {
         let p = self.probes.remove(&id).ok_or(TraceError::NoProbe(id))?;
         for h in p.entry_hooks {
             machine.remove_hook(h);
+        }
+        for t in p.timers {
+            machine.remove_timer(t);
         }
         if let Some(r) = p.returns {
             for (_, h) in std::mem::take(&mut r.borrow_mut().hooks) {
@@ -631,12 +700,32 @@ impl Shot {
         args: Option<&[u64]>,
         record: &[u8],
     ) {
-        let hit = HitValues { regs, args, record };
+        let hit = HitValues {
+            regs,
+            args,
+            record,
+            sample_period: 0,
+        };
+        self.run(hc, &hit, at_entry);
+    }
+
+    /// A timer's sample: the registers of the interrupted instruction and the period.
+    fn fire_sample(&self, hc: &HookContext<'_>, regs: &Regs, period: u64) {
+        let hit = HitValues {
+            regs,
+            args: None,
+            record: &[],
+            sample_period: period,
+        };
+        self.run(hc, &hit, false);
+    }
+
+    fn run(&self, hc: &HookContext<'_>, hit: &HitValues<'_>, at_entry: bool) {
         fire(
             &self.loaded,
             self.prog,
             self.probe,
-            &hit,
+            hit,
             hc.cr3(),
             hc.now_ns(),
             at_entry,

@@ -6,6 +6,8 @@
 //!   `finish_task_switch` then runs in);
 //! - `syscalls:sys_enter_openat` reads the file names the workload opens, and ksyscall and
 //!   sys_exit see the same calls; fentry/fexit on `vfs_read` see its arguments and results;
+//! - a `perf_event` sampler fires once per period of virtual time at the interrupted
+//!   instruction, with symbolisable kernel stacks (none in user mode);
 //! - none of it changes the guest: the run has the instruction count, registers, console and
 //!   RAM of the run without probes.
 //!
@@ -180,6 +182,74 @@ fn syscall_tracepoints_ksyscall_and_fentry_see_the_workload() {
     }
 }
 
+/// A sampler where its section puts it (49 Hz, BCC profile's default): one sample per period
+/// of virtual time, each with the interrupted instruction, and a kernel stack that starts
+/// there and symbolises (none for a sample in user mode: -EFAULT, as the kernel answers).
+#[test]
+fn perf_event_samples_the_cpu_with_symbolised_stacks() {
+    let (mut m, t, lines) = traced(&["profile.bpf.c"]);
+    run(&mut m);
+    let msgs = messages(&lines.borrow());
+    let samples: Vec<(u64, u64, i64)> = with_prefix(&msgs, "sample ")
+        .iter()
+        .map(|s| {
+            let f: Vec<&str> = s.split(' ').collect();
+            let ip = u64::from_str_radix(f[1], 16).expect("hex");
+            (f[0].parse().expect("period"), ip, f[2].parse().expect("id"))
+        })
+        .collect();
+    let period = 1_000_000_000 / 49;
+    let total_ms: u64 = SEGMENTS.iter().sum();
+    assert_eq!(
+        samples.len() as u64,
+        total_ms * 1_000_000 / period,
+        "one per period"
+    );
+    assert!(samples.iter().all(|s| s.0 == period), "sample_period");
+    let stacks: std::collections::HashMap<i64, Vec<u64>> = t
+        .map_dump()
+        .into_iter()
+        .find(|d| d.name == "profile_stacks")
+        .expect("stack map")
+        .entries
+        .into_iter()
+        .map(|(k, v)| {
+            let id = u32::from_le_bytes(k[..4].try_into().expect("key")) as i64;
+            let ips = v
+                .chunks(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("ip")))
+                .take_while(|&ip| ip != 0)
+                .collect();
+            (id, ips)
+        })
+        .collect();
+    let bytes = std::fs::read(image_dir().join("vmlinux")).expect("vmlinux");
+    let img = GuestImage::new("linux", bytes).expect("image");
+    let mut kernel = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    for &(_, ip, id) in &samples {
+        if ip < 0xffff_8000_0000_0000 {
+            assert_eq!(id, -14, "a user-mode sample has no kernel stack");
+            continue;
+        }
+        kernel += 1;
+        let ips = stacks.get(&id).unwrap_or_else(|| panic!("stack {id}"));
+        assert_eq!(ips.first(), Some(&ip), "the stack starts at the sample");
+        for ip in ips {
+            let (sym, _) = img
+                .symbols()
+                .resolve_return(*ip)
+                .unwrap_or_else(|| panic!("frame {ip:#x} of {ips:x?} does not symbolise"));
+            seen.insert(sym.name.clone());
+        }
+    }
+    assert!(kernel > samples.len() / 2, "{kernel} kernel samples");
+    // Boot runs in start_kernel's callees; later the idle loop.
+    assert!(seen.contains("start_kernel"), "{seen:?}");
+    let p = &t.probes()[0];
+    assert_eq!((p.spec.as_str(), p.stats.errors), ("profile:hz:49", 0));
+}
+
 /// The guest never notices: with every kind attached, the run is the run without.
 #[test]
 fn tracepoints_and_fentry_never_change_a_linux_run() {
@@ -187,7 +257,7 @@ fn tracepoints_and_fentry_never_change_a_linux_run() {
     run(&mut plain);
     let want = end_state(&plain);
     drop(plain);
-    let (mut m, t, _lines) = traced(&["sched_switch.bpf.c", "syscalls_vfs.bpf.c"]);
+    let (mut m, t, _lines) = traced(&["sched_switch.bpf.c", "syscalls_vfs.bpf.c", "profile.bpf.c"]);
     run(&mut m);
     let hits: u64 = t.probes().iter().map(|p| p.stats.hits).sum();
     assert!(hits > 200, "the probes fired ({hits} hits)");

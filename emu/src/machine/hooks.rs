@@ -15,6 +15,8 @@ pub type HookFn = Box<dyn FnMut(&mut HookContext<'_>)>;
 pub struct HookContext<'a> {
     pub(super) uc: &'a mut dyn Engine,
     pub(super) address: u64,
+    /// Called by a timer at a block boundary (outside Unicorn's run), not by a code hook.
+    pub(super) in_timer: bool,
 }
 
 /// The engine as hook callbacks see it (erases Unicorn's lifetime parameter).
@@ -113,11 +115,16 @@ impl HookContext<'_> {
         self.uc.state().clock.insns()
     }
 
-    /// Stop the machine after this instruction's block: `run` returns [`StopReason::HookRequest`].
+    /// Stop the machine: `run` returns [`StopReason::HookRequest`] before this instruction
+    /// executes (a timer: once the timers due now have fired).
     pub fn stop(&mut self) {
         let st = self.uc.state_mut();
         if st.stop.is_none() {
             st.stop = Some(StopReason::HookRequest);
+        }
+        if self.in_timer {
+            // At a block boundary, outside Unicorn: the run loop sees the stop next.
+            return;
         }
         st.hook_skip = Some(self.address);
         self.uc.stop();
@@ -128,7 +135,8 @@ impl HookContext<'_> {
     pub fn add_hook(&mut self, addr: u64, f: HookFn) -> HookId {
         let needs_sync = self.uc.state_mut().hooks.add(addr, f);
         let id = HookId(self.uc.state().hooks.next - 1);
-        if needs_sync {
+        // A timer runs between blocks: the run loop installs the hook before going on.
+        if needs_sync && !self.in_timer {
             let st = self.uc.state_mut();
             st.resync = true;
             st.hook_skip = Some(self.address);
@@ -196,7 +204,11 @@ pub(super) fn dispatch_hooks<'x>(uc: &mut Unicorn<'x, MachineState>, addr: u64) 
         if uc.get_data().hooks.removed_in_dispatch.contains(id) {
             continue;
         }
-        let mut ctx = HookContext { uc, address: addr };
+        let mut ctx = HookContext {
+            uc,
+            address: addr,
+            in_timer: false,
+        };
         f(&mut ctx);
     }
     let hooks = &mut uc.get_data_mut().hooks;

@@ -21,6 +21,7 @@ mod run;
 mod snapshot;
 mod startup;
 mod stop;
+mod timers;
 
 pub use hooks::*;
 pub use io::*;
@@ -30,6 +31,7 @@ pub use snapshot::*;
 #[allow(unused_imports)]
 use startup::*;
 pub use stop::*;
+pub use timers::{TimerFn, TimerId};
 
 use unicorn_engine::{
     uc_error, uc_x86_mmr, Arch, HookType, MemType, Mode, RegisterX86, UcHookId, Unicorn, X86Insn,
@@ -108,6 +110,7 @@ pub(crate) struct MachineState {
     stop: Option<StopReason>,
     resync: bool,
     hooks: HookTable,
+    timers: timers::TimerTable,
     unmapped: Option<(u64, &'static str)>,
     /// Console input (script or live stream) and its log.
     input: InputDriver,
@@ -238,6 +241,7 @@ impl Machine {
             stop: None,
             resync: false,
             hooks: HookTable::default(),
+            timers: timers::TimerTable::default(),
             unmapped: None,
             input: InputDriver::new(host_input.clone()),
             hook_skip: None,

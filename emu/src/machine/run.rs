@@ -105,15 +105,6 @@ impl Machine {
             if let Some(r) = self.uc.get_data_mut().stop.take() {
                 return r;
             }
-            if insn_limit.is_some_and(|l| self.clock.insns() >= l) {
-                return StopReason::InsnBudget;
-            }
-            if time_limit.is_some_and(|l| self.clock.now_ns() >= l) {
-                return StopReason::TimeBudget;
-            }
-            if let Err(e) = self.sync_hooks() {
-                return StopReason::CpuError(e.to_string());
-            }
             let rip = match self.uc.reg_read(RegisterX86::RIP) {
                 Ok(r) => r,
                 Err(e) => return StopReason::CpuError(format!("{e:?}")),
@@ -123,6 +114,32 @@ impl Machine {
             // is exempt from deadline checks; pending events land at the next block boundary,
             // as they would have without the hook.
             let hook_resume = self.uc.get_data().hook_skip == Some(rip);
+            // Timers due by now fire at a block boundary (even one where the run then ends),
+            // seeing the instruction about to run before any interrupt is delivered (the
+            // interrupted context, as a sampling interrupt sees it).
+            let now = self.clock.now_ns();
+            if !hook_resume
+                && self
+                    .uc
+                    .get_data()
+                    .timers
+                    .next_due()
+                    .is_some_and(|t| t <= now)
+            {
+                timers::fire_due_timers(&mut self.uc, rip);
+                if let Some(r) = self.uc.get_data_mut().stop.take() {
+                    return r;
+                }
+            }
+            if insn_limit.is_some_and(|l| self.clock.insns() >= l) {
+                return StopReason::InsnBudget;
+            }
+            if time_limit.is_some_and(|l| self.clock.now_ns() >= l) {
+                return StopReason::TimeBudget;
+            }
+            if let Err(e) = self.sync_hooks() {
+                return StopReason::CpuError(e.to_string());
+            }
             if hook_resume {
                 let pending = self.uc.get_data().devices.pic.has_interrupt();
                 self.clock.set_irq_waiting(pending);
@@ -138,6 +155,7 @@ impl Machine {
             let deadline = [
                 st.devices.next_event_ns(),
                 st.input.next_due_ns(),
+                st.timers.next_due(),
                 time_limit,
             ]
             .into_iter()
@@ -253,7 +271,11 @@ impl Machine {
                 None if live => u64::MAX,
                 None => return Some(StopReason::Halted),
             };
-            let target = next.min(time_limit.unwrap_or(u64::MAX));
+            // A timer due before the next event fires while the CPU idles.
+            let timer = st.timers.next_due().filter(|t| *t < next);
+            let target = next
+                .min(time_limit.unwrap_or(u64::MAX))
+                .min(timer.unwrap_or(u64::MAX));
             if live {
                 const IDLE_POLL: Duration = Duration::from_millis(50);
                 let now = self.clock.now_ns();
@@ -274,9 +296,18 @@ impl Machine {
                     continue;
                 }
             }
-            if let Some(l) = time_limit.filter(|l| *l < next) {
+            if let Some(l) = time_limit.filter(|l| *l < next && timer.is_none_or(|t| *l < t)) {
                 self.clock.skip_to(l);
                 return Some(StopReason::TimeBudget);
+            }
+            if let Some(t) = timer {
+                self.clock.skip_to(t);
+                let rip = self.uc.reg_read(RegisterX86::RIP).unwrap_or(0);
+                timers::fire_due_timers(&mut self.uc, rip);
+                if let Some(r) = self.uc.get_data_mut().stop.take() {
+                    return Some(r);
+                }
+                continue;
             }
             self.clock.skip_to(next);
             if input_due.is_some_and(|t| t <= next) {

@@ -107,6 +107,8 @@ impl Machine {
         st.stop = None;
         st.hook_skip = None;
         self.clock.set_state(snap.insns, snap.idle_ns);
+        let now = self.clock.now_ns();
+        self.uc.get_data_mut().timers.rebase(now);
         self.uc.ctl_flush_tb().map_err(uc_err("flush TB"))?;
         self.uc.ctl_flush_tlb().map_err(uc_err("flush TLB"))?;
         Ok(())

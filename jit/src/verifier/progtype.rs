@@ -7,18 +7,16 @@ pub struct CtxField {
     pub name: &'static str,
     pub off: u32,
     pub size: u32,
+    /// A naturally aligned 1/2/4-byte part of the field may be loaded too.
+    pub narrow: bool,
 }
 
 /// What the program receives in r1.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Context {
     /// A read-only structure of `size` bytes; loads must hit a field of `fields`: the whole
-    /// field, or, when `narrow_loads`, a naturally aligned 1/2/4-byte part of it.
-    Table {
-        size: u32,
-        fields: Vec<CtxField>,
-        narrow_loads: bool,
-    },
+    /// field, or, for a field that allows it, a naturally aligned 1/2/4-byte part of it.
+    Table { size: u32, fields: Vec<CtxField> },
     /// A read-only record of `size` bytes read at any naturally aligned 1/2/4/8-byte place in
     /// `[from, size)`: a tracepoint's record (the kernel refuses its first 8 bytes, which hold
     /// a `pt_regs` pointer), the u64 arguments of a raw tracepoint or of fentry/fexit.
@@ -43,7 +41,7 @@ const PT_REGS: [&str; 21] = [
     "orig_ax", "ip", "cs", "flags", "sp", "ss",
 ];
 
-fn u64_fields(names: &[&'static str]) -> Vec<CtxField> {
+fn u64_fields(names: &[&'static str], narrow: bool) -> Vec<CtxField> {
     names
         .iter()
         .enumerate()
@@ -51,6 +49,7 @@ fn u64_fields(names: &[&'static str]) -> Vec<CtxField> {
             name,
             off: 8 * i as u32,
             size: 8,
+            narrow,
         })
         .collect()
 }
@@ -62,8 +61,7 @@ impl ProgType {
             name: "seed".into(),
             context: Context::Table {
                 size: 48,
-                fields: u64_fields(&["arg1", "arg2", "arg3", "arg4", "arg5", "regs"]),
-                narrow_loads: false,
+                fields: u64_fields(&["arg1", "arg2", "arg3", "arg4", "arg5", "regs"], false),
             },
             helpers: None,
         }
@@ -75,8 +73,32 @@ impl ProgType {
             name: "kprobe".into(),
             context: Context::Table {
                 size: 8 * PT_REGS.len() as u32,
-                fields: u64_fields(&PT_REGS),
-                narrow_loads: true,
+                fields: u64_fields(&PT_REGS, true),
+            },
+            helpers: None,
+        }
+    }
+
+    /// A `perf_event` program (sampling): `struct bpf_perf_event_data { bpf_user_pt_regs_t
+    /// regs; __u64 sample_period; __u64 addr; }` (184 bytes, read-only). As the kernel's
+    /// `pe_prog_is_valid_access` allows: the registers as whole u64s, `sample_period` and
+    /// `addr` also in naturally aligned parts.
+    pub fn perf_event() -> Self {
+        let mut fields = u64_fields(&PT_REGS, false);
+        let end = 8 * PT_REGS.len() as u32;
+        for (i, name) in ["sample_period", "addr"].into_iter().enumerate() {
+            fields.push(CtxField {
+                name,
+                off: end + 8 * i as u32,
+                size: 8,
+                narrow: true,
+            });
+        }
+        ProgType {
+            name: "perf_event".into(),
+            context: Context::Table {
+                size: end + 16,
+                fields,
             },
             helpers: None,
         }
@@ -135,11 +157,12 @@ impl ProgType {
         }
     }
 
-    /// `seed` or `kprobe` by name (`mem` needs a size: use [`ProgType::mem`]).
+    /// `seed`, `kprobe` or `perf_event` by name (`mem` needs a size: use [`ProgType::mem`]).
     pub fn by_name(name: &str) -> Option<Self> {
         match name {
             "seed" => Some(Self::seed()),
             "kprobe" => Some(Self::kprobe()),
+            "perf_event" => Some(Self::perf_event()),
             _ => None,
         }
     }
@@ -157,18 +180,13 @@ impl ProgType {
 
     /// The field a `size`-byte load at context offset `off` reads, if the type allows it.
     pub fn ctx_field(&self, off: i64, size: usize) -> Option<&CtxField> {
-        let Context::Table {
-            fields,
-            narrow_loads,
-            ..
-        } = &self.context
-        else {
+        let Context::Table { fields, .. } = &self.context else {
             return None;
         };
         let size = size as i64;
         fields.iter().find(|f| {
             let (start, len) = (i64::from(f.off), i64::from(f.size));
-            if *narrow_loads {
+            if f.narrow {
                 off >= start && off + size <= start + len && off % size == 0
             } else {
                 off == start && size == len
@@ -196,6 +214,17 @@ mod tests {
         assert!(kp.ctx_field(8 * 14 + 2, 4).is_none(), "misaligned");
         assert!(kp.ctx_field(168, 1).is_none());
         assert!(ProgType::by_name("mem").is_none());
+        let pe = ProgType::by_name("perf_event").unwrap();
+        assert_eq!(pe.ctx_size(), 184);
+        assert_eq!(pe.ctx_field(128, 8).map(|f| f.name), Some("ip"));
+        assert!(
+            pe.ctx_field(128, 4).is_none(),
+            "registers only as whole u64s"
+        );
+        assert_eq!(pe.ctx_field(168, 8).map(|f| f.name), Some("sample_period"));
+        assert_eq!(pe.ctx_field(172, 4).map(|f| f.name), Some("sample_period"));
+        assert_eq!(pe.ctx_field(176, 2).map(|f| f.name), Some("addr"));
+        assert!(pe.ctx_field(184, 8).is_none());
         let tp = ProgType::tracepoint(24);
         assert!(!tp.ctx_readable(0, 8), "the pt_regs pointer");
         assert!(tp.ctx_readable(8, 4) && tp.ctx_readable(16, 8) && tp.ctx_readable(12, 2));

@@ -106,6 +106,7 @@ pub fn attach(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError
             probes::point::Target::Code(r)
             | probes::point::Target::Function { at: r, .. }
             | probes::point::Target::Syscall { at: r, .. } => format!("{:#x}", r.addr),
+            probes::point::Target::Timer(t) => format!("{}, every {} ns", p.spec, t.period_ns),
         };
         out.push_str(&format!(
             "probe {}: {what}{} ({}) runs {origin}:{}\n",
