@@ -118,6 +118,29 @@ pub fn list(
     Ok(out)
 }
 
+/// The listing as `bpftrace -l` prints it: one spec a line, each field indented below.
+pub fn render(points: &[Listed]) -> String {
+    let mut out = String::new();
+    for p in points {
+        out.push_str(&p.spec);
+        out.push('\n');
+        for f in &p.fields {
+            out.push_str("    ");
+            out.push_str(f);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The error text for a pattern that matches nothing.
+pub fn no_match(pattern: &str) -> String {
+    format!(
+        "no attach point matches '{pattern}' (kinds: {})",
+        KINDS.join(", ")
+    )
+}
+
 /// `TYPE NAME`, with the `*` against the name as C is written.
 fn declaration(type_name: &str, name: &str) -> String {
     match type_name.strip_suffix(" *") {

@@ -56,21 +56,12 @@ pub fn list(spec: &str, pattern: Option<&str>, verbose: bool) -> Result<ExitCode
     if points.is_empty() {
         if let Some(p) = pattern {
             return Err(CliError::Message(format!(
-                "{spec}: no attach point matches '{p}' (kinds: {})",
-                probes::listing::KINDS.join(", ")
+                "{spec}: {}",
+                probes::listing::no_match(p)
             )));
         }
     }
-    let mut out = String::new();
-    for p in points {
-        out.push_str(&p.spec);
-        out.push('\n');
-        for f in p.fields {
-            out.push_str("    ");
-            out.push_str(&f);
-            out.push('\n');
-        }
-    }
+    let out = probes::listing::render(&points);
     print!("{out}");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
-//! The interactive REPL in a pseudo-terminal: Tab completes a partial symbol, a struct
-//! member after `.` and after `->` (typed from a cast), Ctrl-C pauses a running guest and
+//! The interactive REPL in a pseudo-terminal: Tab completes a partial symbol, an attach point
+//! (its kind, then its functions), a struct member after `.` and after `->` (typed from a
+//! cast), Ctrl-C pauses a running guest and
 //! the prompt comes back, Ctrl-C at the prompt does not end the session, and lines typed
 //! ahead (while the guest runs, or several in one write) all run, in order; on Linux, `tty`
 //! reaches the guest's shell and a breakpoint on `do_sys_openat2` fires when it runs `cat`.
@@ -39,6 +40,17 @@ fn tab_completes_symbols_and_members_and_ctrl_c_pauses_the_guest() {
     p.send("\t").expect("tab");
     p.send("\r").expect("enter");
     p.expect("function, 13 bytes").expect("sym dst_discard ran");
+    p.expect("(bpflab)").expect("prompt");
+
+    // An attach point: the kind, then its functions.
+    p.send("list fex").expect("send");
+    p.send("\t").expect("tab");
+    p.send("dst_disc").expect("send");
+    p.send("\t").expect("tab");
+    p.send(" -v\r").expect("enter");
+    p.expect("fexit:dst_discard")
+        .expect("list fexit:dst_discard ran");
+    p.expect("retval").expect("with the return value");
     p.expect("(bpflab)").expect("prompt");
 
     // A partial member after '.'.

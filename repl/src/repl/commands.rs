@@ -18,8 +18,11 @@ pub enum ArgKind {
     Text,
     /// A command name.
     Command,
-    /// A guest symbol (also attach specs).
+    /// A guest symbol.
     Symbol,
+    /// An attach point: a symbol, or `KIND:` and what that kind takes
+    /// (`tracepoint:sched:sched_switch`, `fentry:vfs_read`, `profile:hz:99`).
+    Point,
     /// An expression: symbols, registers, members after `.` and `->`, types in casts.
     Expr,
     /// A type name.
@@ -223,18 +226,36 @@ pub static COMMANDS: &[Command] = &[
         run: machine::reset,
     },
     Command {
+        name: "list",
+        aliases: &[],
+        usage: "list [PATTERN] [-v]",
+        summary: "list the guest's attach points (like bpftrace -l)",
+        help: "Every place a filter can attach: kprobe:, kretprobe:, fentry:, fexit:, \
+               tracepoint:CAT:NAME, rawtracepoint:, profile: and interval:. PATTERN is a \
+               glob over the whole point ('tracepoint:sched:*'), or over the name after any \
+               kind when it has no ':' ('*openat*'). -v adds what a program there reads: \
+               the function's parameters, the tracepoint's record fields.",
+        example: "list tracepoint:sched:* -v",
+        group: PROBES,
+        args: &[ArgKind::Point],
+        takes_format: false,
+        run: probing::list,
+    },
+    Command {
         name: "attach",
         aliases: &[],
         usage: "attach SPEC PROGRAM   (PROGRAM: FILE.c | FILE.o[:NAME] | FILE.s | { asm ... })",
-        summary: "attach a filter to a kernel symbol",
+        summary: "attach a filter to a kernel symbol, tracepoint or timer",
         help: "SPEC is SYMBOL, SYMBOL+OFF, SYMBOL%return, 0xADDR, kprobe:SYMBOL, \
-               kretprobe:SYMBOL or a glob (ip_*). PROGRAM is a C file (compiled with clang \
+               kretprobe:SYMBOL, a glob (ip_*), tracepoint:CAT:NAME, rawtracepoint:NAME, \
+               fentry:F, fexit:F, ksyscall:NAME or profile:hz:N ('list' shows them; Tab \
+               completes them). PROGRAM is a C file (compiled with clang \
                against the guest's vmlinux.h), an object, an assembly file, or an inline \
                assembly block between { and } (it may span lines). Use SPEC '-' to attach an \
                object's programs where their ELF sections say.",
         example: "attach dst_discard examples/dst_discard.bpf.c",
         group: PROBES,
-        args: &[ArgKind::Symbol, ArgKind::File],
+        args: &[ArgKind::Point, ArgKind::File],
         takes_format: false,
         run: probing::attach,
     },

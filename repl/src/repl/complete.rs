@@ -4,7 +4,8 @@
 //! Completion follows the command table's argument kinds: command names, guest symbols (a
 //! binary-searched prefix range, so tens of thousands cost nothing), type names, struct
 //! members after `.` and `->` (the expression before them is typed statically, without
-//! touching guest memory), registers after `$`, file paths, snapshot and map names.
+//! touching guest memory), registers after `$`, attach points (`tracepoint:` and its events,
+//! `fentry:` and functions...), file paths, snapshot and map names.
 
 use super::commands::{lookup, ArgKind, COMMANDS};
 use super::expr::{self, shape, Evaluator, Shape};
@@ -150,6 +151,59 @@ impl ReplHelper {
             .collect()
     }
 
+    /// Attach points that start with `word`: the kinds and bare symbols; after a function
+    /// kind its symbols; after any other kind what `bpflab list` lists for it.
+    fn points(&self, word: &str) -> Vec<String> {
+        const FUNCTION_KINDS: [&str; 6] = [
+            "kprobe:",
+            "kretprobe:",
+            "fentry:",
+            "fexit:",
+            "kfunc:",
+            "kretfunc:",
+        ];
+        if let Some(kind) = FUNCTION_KINDS.iter().find(|k| word.starts_with(**k)) {
+            return self
+                .symbols(&word[kind.len()..], true)
+                .into_iter()
+                .map(|s| format!("{kind}{s}"))
+                .collect();
+        }
+        for kind in ["ksyscall:", "kretsyscall:"] {
+            if let Some(rest) = word.strip_prefix(kind) {
+                return self
+                    .symbols(&format!("__x64_sys_{rest}"), true)
+                    .into_iter()
+                    .filter_map(|s| Some(format!("{kind}{}", s.strip_prefix("__x64_sys_")?)))
+                    .collect();
+            }
+        }
+        // Timers take any number: complete the unit.
+        for kind in ["profile:", "interval:"] {
+            if word.starts_with(kind) {
+                return ["hz:", "s:", "ms:", "us:"]
+                    .iter()
+                    .map(|u| format!("{kind}{u}"))
+                    .filter(|c| c.starts_with(word))
+                    .collect();
+            }
+        }
+        if word.contains(':') {
+            return probes::listing::list(&self.image, Some(&format!("{word}*")), false)
+                .map(|v| v.into_iter().map(|p| p.spec).take(MAX_CANDIDATES).collect())
+                .unwrap_or_default();
+        }
+        let mut v: Vec<String> = probes::listing::KINDS
+            .iter()
+            .map(|k| format!("{k}:"))
+            .chain(["ksyscall:".to_string(), "kretsyscall:".to_string()])
+            .filter(|k| k.starts_with(word))
+            .collect();
+        v.sort();
+        v.extend(self.symbols(word, true));
+        v
+    }
+
     fn types(&self, prefix: &str) -> Vec<String> {
         self.image
             .types()
@@ -220,6 +274,7 @@ impl ReplHelper {
                     .unwrap_or((0, word));
                 (word_start + skip, pairs(self.symbols(rest, false)))
             }
+            ArgKind::Point => (word_start, pairs(self.points(word))),
             ArgKind::Expr => self.complete_expr(line, pos),
             ArgKind::Type => {
                 let arg = &line[arg_start..pos];
@@ -372,5 +427,31 @@ mod tests {
         assert_eq!(&s[chain_start(s, end)..end], "((struct sk_buff *)$rdi)");
         let s = "print init_task.se";
         assert_eq!(&s[chain_start(s, s.len() - 3)..s.len() - 3], "init_task");
+    }
+
+    #[test]
+    fn attach_points_complete_by_kind() {
+        let (name, elf) = crate::images::read("teaching").expect("embedded image");
+        let image = Rc::new(GuestImage::new(&name, elf).expect("image"));
+        let h = ReplHelper::new(image, Rc::default(), false);
+        let kinds = h.points("tr");
+        assert_eq!(
+            kinds,
+            ["tracepoint:"],
+            "a kind, then no symbol starts with tr"
+        );
+        assert!(h
+            .points("f")
+            .starts_with(&["fentry:".into(), "fexit:".into()]));
+        assert_eq!(h.points("kprobe:dst_disc"), ["kprobe:dst_discard"]);
+        assert_eq!(h.points("fexit:dst_disc"), ["fexit:dst_discard"]);
+        assert_eq!(h.points("profile:m"), ["profile:ms:"]);
+        assert_eq!(h.points("interval:").len(), 4);
+        assert!(h.points("dst_disc").contains(&"dst_discard".to_string()));
+        let sys = h.points("ksyscall:");
+        assert!(
+            !sys.is_empty() && sys.iter().all(|s| !s.contains("__x64_sys_")),
+            "{sys:?}"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Probe commands: `attach`, `detach`, `probes`, `log`, `maps`, `map`, `events`, `clear`.
+//! Probe commands: `list`, `attach`, `detach`, `probes`, `log`, `maps`, `map`, `events`,
+//! `clear`.
 //!
 //! Filters load as `bpflab trace` loads them: `.c` compiled by clang against the guest's
 //! generated `vmlinux.h` (cached per image), CO-RE relocations answered from the guest's
@@ -145,6 +146,25 @@ pub fn detach(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError
             .map_err(|e| e.to_string())?;
     }
     Ok(format!("detached {} probe(s)\n", ids.len()))
+}
+
+/// `list [PATTERN] [-v]`: the guest's attach points, as `bpflab list` prints them.
+pub fn list(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
+    let verbose = inv.words.contains(&"-v");
+    let patterns: Vec<&str> = inv.words.iter().copied().filter(|w| *w != "-v").collect();
+    if patterns.len() > 1 {
+        return Err(inv.usage(format!(
+            "one pattern at a time (got {})",
+            patterns.join(" ")
+        )));
+    }
+    let pattern = patterns.first().copied();
+    let points = probes::listing::list(&s.image, pattern, verbose)
+        .map_err(|e| inv.usage(format!("bad pattern: {}", e.msg)))?;
+    match pattern {
+        Some(p) if points.is_empty() => fail(probes::listing::no_match(p)),
+        _ => Ok(probes::listing::render(&points)),
+    }
 }
 
 pub fn probes(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
