@@ -85,6 +85,9 @@ pub struct Proto {
     /// consume (`bpf_trace_printk`): the verifier requires every argument the format reads to
     /// be initialised (all three when the format is not a constant it can read).
     pub printf: bool,
+    /// The map kinds its [`Arg::Map`] takes (`None`: any kind but those that need helpers
+    /// of their own, see [`crate::maps::MapKind::needs_own_helpers`]).
+    pub map_kinds: Option<&'static [crate::maps::MapKind]>,
 }
 
 impl Proto {
@@ -98,7 +101,14 @@ impl Proto {
             ret,
             may_abort: false,
             printf: false,
+            map_kinds: None,
         }
+    }
+
+    /// Restricts the map argument to these kinds.
+    pub fn for_maps(mut self, kinds: &'static [crate::maps::MapKind]) -> Self {
+        self.map_kinds = Some(kinds);
+        self
     }
 
     /// Marks r1/r2 as a printf-style format whose conversions read r3-r5 ([`Proto::printf`]).

@@ -53,7 +53,17 @@ fn helpers() -> Helpers<()> {
     )
     .register::<Zero>(
         25,
-        Proto::new("perf_event_output", [Arg::Ctx, Arg::Map], Ret::Integer),
+        Proto::new("perf_event_output", [Arg::Ctx, Arg::Map], Ret::Integer)
+            .for_maps(&[MapKind::PerfEventArray]),
+    )
+    .register::<Zero>(
+        37,
+        Proto::new(
+            "current_task_under_cgroup",
+            [Arg::Map, Arg::Scalar],
+            Ret::Integer,
+        )
+        .for_maps(&[MapKind::CgroupArray]),
     )
     .register::<Zero>(
         131,
@@ -61,7 +71,8 @@ fn helpers() -> Helpers<()> {
             "ringbuf_reserve",
             [Arg::Map, Arg::AllocSize, Arg::Scalar],
             Ret::RingbufRecordOrNull,
-        ),
+        )
+        .for_maps(&[MapKind::RingBuf]),
     )
     .register::<Zero>(
         132,
@@ -107,6 +118,7 @@ fn maps() -> Vec<MapDef> {
             flags: jit::maps::BPF_F_RDONLY_PROG,
             ..m("consts", MapKind::Array, 4, 16)
         },
+        m("cgroups", MapKind::CgroupArray, 4, 4),
     ]
 }
 
@@ -125,7 +137,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("seed", "uninitialised register r6", "RESERVE|jeq %r0, 0, +5|mov %r6, %r0|mov %r1, %r0|mov %r2, 0|call 132|stdw [%r6], 1|mov %r0, 0|exit"),
     ("seed", "out of bounds of the ring-buffer record", "RESERVE|jeq %r0, 0, +4|stdw [%r0+16], 1|mov %r1, %r0|mov %r2, 0|call 133|mov %r0, 0|exit"),
     ("seed", "must be a positive constant", "lddw %r1, map_idx[2]|mov %r6, %r1|call 5|mov %r1, %r6|mov %r2, %r0|mov %r3, 0|call 131|mov %r0, 0|exit"),
-    ("seed", "reserves from a ring-buffer map", "lddw %r1, map_idx[0]|mov %r2, 16|mov %r3, 0|call 131|mov %r0, 0|exit"),
+    ("seed", "map 'counts' is a hash map, which ringbuf_reserve does not take", "lddw %r1, map_idx[0]|mov %r2, 16|mov %r3, 0|call 131|mov %r0, 0|exit"),
     ("seed", "expected a ring-buffer record", "RESERVE|jeq %r0, 0, +4|mov %r1, %r0|add %r1, 8|mov %r2, 0|call 132|mov %r0, 0|exit"),
     ("seed", "expected a ring-buffer record", "mov %r1, %r10|add %r1, -8|mov %r2, 0|call 132|mov %r0, 0|exit"),
     ("seed", "pointer is stored", "RESERVE|jeq %r0, 0, +4|stxdw [%r0], %r10|mov %r1, %r0|mov %r2, 0|call 132|mov %r0, 0|exit"),
@@ -308,7 +320,11 @@ const CASES: &[(&str, &str, &str)] = &[
     ("seed", "expected the context pointer", "lddw %r2, map_idx[2]|mov %r1, %r10|call 25|exit"),
     ("seed", "expected the context pointer", "lddw %r2, map_idx[2]|add %r1, 8|call 25|exit"),
     ("seed", "expected a map reference", "mov %r2, 0|call 25|exit"),
-    ("seed", "no values to look up", "stw [%r10-4], 0|lddw %r1, map_idx[2]|mov %r2, %r10|add %r2, -4|call 1|mov %r0, 0|exit"),
+    ("seed", "map 'events' is a ringbuf map, which map_lookup_elem does not take", "stw [%r10-4], 0|lddw %r1, map_idx[2]|mov %r2, %r10|add %r2, -4|call 1|mov %r0, 0|exit"),
+    // --- maps go only to the helpers that take their kind (check_map_func_compatibility) ---
+    ("seed", "map 'cgroups' is a cgroup_array map, which map_lookup_elem does not take", "stw [%r10-4], 0|lddw %r1, map_idx[4]|mov %r2, %r10|add %r2, -4|call 1|mov %r0, 0|exit"),
+    ("seed", "map 'counts' is a hash map, which current_task_under_cgroup does not take", "lddw %r1, map_idx[0]|mov %r2, 0|call 37|exit"),
+    ("seed", "map 'cgroups' is a cgroup_array map, which ringbuf_reserve does not take", "lddw %r1, map_idx[4]|mov %r2, 16|mov %r3, 0|call 131|exit"),
     ("seed", "helper id must be a known constant", "ldxdw %r3, [%r1]|call %r3|exit"),
     ("seed", "unknown helper 77", "mov %r3, 77|call %r3|exit"),
     ("seed", "expected a pointer to memory", "mov %r1, 8|mov %r2, 8|mov %r3, 0|call 4|ldxdw %r0, [%r1]|exit"),
@@ -437,6 +453,7 @@ fn every_unsafe_program_is_rejected_for_its_reason() {
 /// Safe neighbours of the rejected programs: the verifier must not refuse these.
 const ACCEPTED: &[(&str, &str)] = &[
     ("seed", "ldxdw %r0, [%r1+40]|exit"),
+    ("seed", "lddw %r1, map_idx[4]|mov %r2, 0|call 37|exit"),
     ("seed", "RESERVE|jeq %r0, 0, +4|stdw [%r0+8], 1|mov %r1, %r0|mov %r2, 0|call 132|mov %r0, 0|exit"),
     ("seed", "RESERVE|mov %r6, %r0|jeq %r6, 0, +4|mov %r1, %r6|mov %r2, 0|call 133|ja +0|mov %r0, 0|exit"),
     ("kprobe", "ldxw %r0, [%r1+116]|ldxb %r2, [%r1+167]|exit"),

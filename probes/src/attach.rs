@@ -37,6 +37,10 @@ pub enum AttachError {
         /// What is wrong.
         why: String,
     },
+    /// A syscall event whose system call this architecture lacks (its metadata is built in,
+    /// its number is not: `sys_enter_sync_file_range2` on x86-64).
+    #[error("'{0}': this kernel has no such system call on x86-64 (only the event's description is built in)")]
+    NoSuchSyscall(String),
     /// fentry/fexit need the function's prototype.
     #[error("fentry/fexit on '{name}': {why}")]
     NoPrototype {

@@ -16,6 +16,7 @@
 //! | 15   | `bpf_get_current_uid_gid`       | 0 (the guests run everything as root) |
 //! | 16   | `bpf_get_current_comm`          | |
 //! | 35   | `bpf_get_current_task`          | guest address of `current` |
+//! | 37   | `bpf_current_task_under_cgroup` | `-EAGAIN`: no cgroup can be placed in a cgroup array here |
 //! | 67   | `bpf_get_stack`                 | kernel stack, frame pointers, caller included at entry |
 //! | 27   | `bpf_get_stackid`               | into a stack-trace map |
 //! | 1000 | `bpf_load_pointer` (seed)       | 8 bytes at a guest address, 0 on a fault |
@@ -30,7 +31,9 @@ use crate::env::ProbeEnv;
 use crate::events::EventKind;
 use crate::guest::{EFAULT, EINVAL, KERNEL_HALF};
 use jit::helpers::{Arg, HelperCx, HelperImpl, Helpers, Proto, Ret};
+use jit::maps::errno::{E2BIG, EAGAIN};
 use jit::maps::stack::{BPF_F_SKIP_FIELD_MASK, BPF_F_USER_STACK};
+use jit::maps::MapKind;
 
 /// Helper ids.
 pub mod ids {
@@ -43,6 +46,7 @@ pub mod ids {
     pub const GET_CURRENT_COMM: u32 = 16;
     pub const GET_STACKID: u32 = 27;
     pub const GET_CURRENT_TASK: u32 = 35;
+    pub const CURRENT_TASK_UNDER_CGROUP: u32 = 37;
     pub const PROBE_READ_STR: u32 = 45;
     pub const GET_STACK: u32 = 67;
     pub const PROBE_READ_USER: u32 = 112;
@@ -210,6 +214,19 @@ helper!(
     CurrentTask, |cx, _a| cx.env().current_task_addr());
 
 helper!(
+/// `long bpf_current_task_under_cgroup(struct bpf_map *map, u32 index)`: as the kernel's,
+/// `-E2BIG` past the array's end and `-EAGAIN` for an empty slot. User space places cgroups
+/// in a cgroup array by file descriptor, and no host cgroup is the guest's, so every slot is
+/// empty: a tool's cgroup filter (`-c` in BCC's tools) cannot be set in bpflab.
+CurrentTaskUnderCgroup, |cx, a| {
+    match cx.env().maps.by_handle(a[0]).map(|m| m.cgroup_slot(a[1] as u32)) {
+        Some(Some(_)) => ret(-EAGAIN),
+        Some(None) => ret(-E2BIG),
+        None => ret(EINVAL),
+    }
+});
+
+helper!(
 /// `long bpf_get_stack(void *ctx, void *buf, u32 size, u64 flags)`.
 GetStack, |cx, a| {
     let (buf_addr, size, flags) = (a[1], a[2].min(MAX_READ) as usize, a[3]);
@@ -353,13 +370,19 @@ pub fn probe_helpers() -> Helpers<ProbeEnv> {
             GET_CURRENT_TASK,
             Proto::new("bpf_get_current_task", [], Ret::Integer),
         )
+        .register::<CurrentTaskUnderCgroup>(
+            CURRENT_TASK_UNDER_CGROUP,
+            Proto::new("bpf_current_task_under_cgroup", [Map, Scalar], Ret::Integer)
+                .for_maps(&[MapKind::CgroupArray]),
+        )
         .register::<GetStack>(
             GET_STACK,
             Proto::new("bpf_get_stack", [Ctx, MemWrite, Size, Scalar], Ret::Integer),
         )
         .register::<GetStackid>(
             GET_STACKID,
-            Proto::new("bpf_get_stackid", [Ctx, Map, Scalar], Ret::Integer),
+            Proto::new("bpf_get_stackid", [Ctx, Map, Scalar], Ret::Integer)
+                .for_maps(&[MapKind::StackTrace]),
         )
         .register::<LoadPointer>(
             LOAD_POINTER,

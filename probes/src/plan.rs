@@ -73,7 +73,9 @@ pub struct Attached {
 /// Attaches `filter`'s programs: `program` picks one (by name or section), `point` says where
 /// it runs (else each program's section says). With `allow_unverified`, programs the
 /// verifier rejects run with every access checked instead of being refused. Nothing is
-/// attached unless every point resolves and every program verifies.
+/// attached unless every point resolves and every program verifies, except that a whole
+/// object (no program, no point) leaves out, with a warning, the programs whose tracepoint or
+/// function the guest lacks, as libbpf tools turn them off.
 pub fn attach_filter(
     tracer: &mut Tracer,
     machine: &mut Machine,
@@ -93,7 +95,41 @@ pub fn attach_filter(
         });
     }
     let explicit = point.map(Point::parse).transpose()?;
+    let whole_object = point.is_none() && program.is_none();
     let mut plan = Vec::new();
+    let mut skipped = Vec::new();
+    let mut selected = selected;
+    // As a libbpf tool's user space turns off programs whose tracepoint or function this
+    // kernel lacks (`tracepoint_exists`, `kprobe_exists`, then `set_autoload(false)`), a
+    // whole object attaches without them, saying so; a program asked for by name or point
+    // must attach.
+    if whole_object {
+        let mut first_error = None;
+        selected.retain(|&pi| {
+            let p = &filter.programs[pi];
+            let Some(point) = &p.point else { return true };
+            match point.resolve(&image) {
+                Err(
+                    e @ (AttachError::UnknownTracepoint { .. }
+                    | AttachError::UnknownSymbol { .. }
+                    | AttachError::NoSuchSyscall(_)),
+                ) => {
+                    skipped.push(format!(
+                        "{origin}: program '{}' not attached: {e} (this guest lacks it)",
+                        p.name
+                    ));
+                    first_error.get_or_insert(e);
+                    false
+                }
+                _ => true,
+            }
+        });
+        if selected.is_empty() {
+            if let Some(e) = first_error {
+                return Err(e.into());
+            }
+        }
+    }
     for &pi in &selected {
         let p = &filter.programs[pi];
         let point = explicit
@@ -150,7 +186,8 @@ pub fn attach_filter(
         kept
     });
     let programs: Vec<String> = filter.programs.iter().map(|p| p.name.clone()).collect();
-    let (fi, warnings) = tracer.add_filter_with(machine, filter, allow_unverified)?;
+    let (fi, mut warnings) = tracer.add_filter_with(machine, filter, allow_unverified)?;
+    warnings.splice(0..0, skipped);
     let mut probes = Vec::new();
     for (pi, spec, targets, _) in plan {
         let Some(new) = index[pi] else { continue };

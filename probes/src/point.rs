@@ -607,7 +607,7 @@ fn resolve_events(
         }
     }
     if out.is_empty() {
-        return Err(AttachError::NoMatch(format!("tracepoint:{full}")));
+        return Err(AttachError::NoSuchSyscall(format!("tracepoint:{full}")));
     }
     Ok(out)
 }

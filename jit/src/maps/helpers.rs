@@ -20,6 +20,7 @@
 //! ([`Ret::RingbufRecordOrNull`], [`Arg::RingbufRecord`]): after the NULL check the program may
 //! read and write its bytes, and it must submit or discard it on every path before exiting.
 
+use super::MapKind;
 use super::{errno, MapEnv, MapError};
 use crate::helpers::{Arg, HelperCx, HelperImpl, Helpers, Proto, Ret};
 
@@ -231,7 +232,8 @@ pub fn register_map_helpers<E: MapEnv>(h: &mut Helpers<E>) {
             "bpf_perf_event_output",
             [Ctx, Map, Scalar, MemRead, SizeOrZero],
             Ret::Integer,
-        ),
+        )
+        .for_maps(&[MapKind::PerfEventArray]),
     );
     h.register::<RingbufOutput>(
         ids::RINGBUF_OUTPUT,
@@ -239,7 +241,8 @@ pub fn register_map_helpers<E: MapEnv>(h: &mut Helpers<E>) {
             "bpf_ringbuf_output",
             [Map, MemRead, SizeOrZero, Scalar],
             Ret::Integer,
-        ),
+        )
+        .for_maps(&[MapKind::RingBuf]),
     );
     h.register::<RingbufReserve>(
         ids::RINGBUF_RESERVE,
@@ -247,7 +250,8 @@ pub fn register_map_helpers<E: MapEnv>(h: &mut Helpers<E>) {
             "bpf_ringbuf_reserve",
             [Map, AllocSize, Scalar],
             Ret::RingbufRecordOrNull,
-        ),
+        )
+        .for_maps(&[MapKind::RingBuf]),
     );
     h.register::<RingbufSubmit>(
         ids::RINGBUF_SUBMIT,

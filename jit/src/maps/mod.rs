@@ -126,6 +126,8 @@ pub enum MapKind {
     LruPercpuHash,
     PerfEventArray,
     RingBuf,
+    /// Cgroups by index, set by user space (`bpf_current_task_under_cgroup` tests them).
+    CgroupArray,
 }
 
 impl MapKind {
@@ -136,6 +138,7 @@ impl MapKind {
             MapKind::Array => 2,
             MapKind::PerfEventArray => 4,
             MapKind::PercpuHash => 5,
+            MapKind::CgroupArray => 8,
             MapKind::PercpuArray => 6,
             MapKind::StackTrace => 7,
             MapKind::LruHash => 9,
@@ -153,6 +156,7 @@ impl MapKind {
             5 => MapKind::PercpuHash,
             6 => MapKind::PercpuArray,
             7 => MapKind::StackTrace,
+            8 => MapKind::CgroupArray,
             9 => MapKind::LruHash,
             10 => MapKind::LruPercpuHash,
             27 => MapKind::RingBuf,
@@ -172,13 +176,28 @@ impl MapKind {
             MapKind::LruPercpuHash => "lru_percpu_hash",
             MapKind::PerfEventArray => "perf_event_array",
             MapKind::RingBuf => "ringbuf",
+            MapKind::CgroupArray => "cgroup_array",
         }
+    }
+
+    /// Maps of this kind go only to the helpers made for them, as the kernel's
+    /// `check_map_func_compatibility` rules: a stack trace map to `bpf_get_stackid`, a perf
+    /// event array to `bpf_perf_event_output`, a ring buffer to the `bpf_ringbuf_*` helpers,
+    /// a cgroup array to `bpf_current_task_under_cgroup` (never `bpf_map_lookup_elem`).
+    pub fn needs_own_helpers(self) -> bool {
+        matches!(
+            self,
+            MapKind::StackTrace | MapKind::PerfEventArray | MapKind::RingBuf | MapKind::CgroupArray
+        )
     }
 
     /// Whether `bpf_map_lookup_elem` returns a pointer into this map's values (the program may
     /// then read and write `value_size` bytes through it).
     pub fn has_values(self) -> bool {
-        !matches!(self, MapKind::PerfEventArray | MapKind::RingBuf)
+        !matches!(
+            self,
+            MapKind::PerfEventArray | MapKind::RingBuf | MapKind::CgroupArray
+        )
     }
 }
 

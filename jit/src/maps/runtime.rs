@@ -19,6 +19,11 @@ pub enum Store {
     RingBuf(RingBuf),
     PerfEventArray(PerfEventArray),
     StackTrace(StackTraceMap),
+    /// A cgroup array's slots. User space places cgroups there by file descriptor; the
+    /// sandbox has no host cgroup that is the guest's, so every slot stays empty.
+    CgroupArray {
+        slots: u32,
+    },
 }
 
 /// A runtime map.
@@ -101,6 +106,12 @@ impl Map {
                 }
                 Store::PerfEventArray(PerfEventArray::new(n))
             }
+            MapKind::CgroupArray => {
+                if ks != 4 || vs != 4 {
+                    return Err(bad(&def, "cgroup array keys and values are 4 bytes"));
+                }
+                Store::CgroupArray { slots: n }
+            }
             MapKind::StackTrace => {
                 if ks != 4 {
                     return Err(bad(&def, format!("key_size {ks}, stack ids are 4 bytes")));
@@ -147,7 +158,7 @@ impl Map {
             Store::Array(a) => Some(a.values()),
             Store::RingBuf(r) => Some(r.data()),
             Store::StackTrace(s) => Some(s.values()),
-            Store::PerfEventArray(_) => None,
+            Store::PerfEventArray(_) | Store::CgroupArray { .. } => None,
         }
     }
 
@@ -263,6 +274,15 @@ impl Map {
         }
     }
 
+    /// Whether slot `index` of a cgroup array holds a cgroup: `None` when this is no cgroup
+    /// array or the index is past its end.
+    pub fn cgroup_slot(&self, index: u32) -> Option<bool> {
+        match self.store {
+            Store::CgroupArray { slots } if index < slots => Some(false),
+            _ => None,
+        }
+    }
+
     /// The perf event array, if this is one.
     pub fn perf_mut(&mut self) -> Option<&mut PerfEventArray> {
         match &mut self.store {
@@ -316,6 +336,9 @@ mod tests {
         assert!(e(def(MapKind::Hash, 4, 1 << 20, 1 << 20))
             .unwrap()
             .contains("limit"));
+        assert!(e(def(MapKind::CgroupArray, 4, 8, 1))
+            .unwrap()
+            .contains("cgroup array"));
         for d in [
             def(MapKind::Hash, 4, 8, 16),
             def(MapKind::LruPercpuHash, 4, 8, 16),
@@ -323,6 +346,7 @@ mod tests {
             def(MapKind::RingBuf, 0, 0, 8192),
             def(MapKind::PerfEventArray, 4, 4, 1),
             def(MapKind::StackTrace, 4, 64, 10),
+            def(MapKind::CgroupArray, 4, 4, 1),
         ] {
             assert!(Map::new(d.clone()).is_ok(), "{d:?}");
         }
@@ -351,5 +375,10 @@ mod tests {
         );
         assert!(!g.region().unwrap().writable);
         assert!(g.set_initial(&[0; 7]).is_err());
+        let c = Map::new(def(MapKind::CgroupArray, 4, 4, 2)).unwrap();
+        assert_eq!(c.cgroup_slot(1), Some(false), "every slot is empty");
+        assert_eq!(c.cgroup_slot(2), None, "past the end");
+        assert_eq!(a.cgroup_slot(0), None, "not a cgroup array");
+        assert!(c.memory().is_none() && c.entries().is_empty());
     }
 }

@@ -100,7 +100,23 @@ impl<'a, E> Walk<'a, E> {
                     Reg::Ptr(Ptr {
                         kind: PtrKind::Map { map: m },
                         ..
-                    }) => map = Some(m),
+                    }) => {
+                        if let Some(d) = self.maps.get(m as usize) {
+                            let fits = match proto.map_kinds {
+                                Some(kinds) => kinds.contains(&d.kind),
+                                None => !d.kind.needs_own_helpers(),
+                            };
+                            if !fits {
+                                return Err(bad(format!(
+                                    "map '{}' is a {} map, which {} does not take",
+                                    d.name,
+                                    d.kind.name(),
+                                    proto.name
+                                )));
+                            }
+                        }
+                        map = Some(m)
+                    }
                     v => return Err(bad(format!("expected a map reference, got {v}"))),
                 },
                 Arg::MapKey | Arg::MapValue => {

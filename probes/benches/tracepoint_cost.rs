@@ -1,0 +1,142 @@
+//! The cost of a tracepoint hit against a kprobe on the same code, on the Linux guest's boot
+//! and workload (2.5 s of virtual time), every program empty (`return 0`):
+//!
+//! - `kprobe:__schedule` against `tracepoint:sched:sched_switch` (the record built by the
+//!   kernel's own `perf_trace_sched_switch`, run on the side) and `raw_tp/sched_switch` (the
+//!   arguments only), all inside `__schedule`;
+//! - `ksyscall/openat` against `tracepoint:syscalls:sys_enter_openat`;
+//! - a 99 Hz `perf_event` sampler.
+//!
+//! Cost per hit = (run time with the probe - run time without) / hits. The scenarios run
+//! interleaved, round after round, so drift on the machine hits each alike; each row gives the
+//! median and the spread (min-max) over the rounds.
+//!
+//! `UNICORN_NO_PKG_CONFIG=1 cargo bench -p probes --bench tracepoint_cost [-- ROUNDS]`
+//! (needs the Linux image: `bpflab image build linux`, and clang).
+
+use emu::{Limits, Machine, MachineConfig};
+use probes::image::GuestImage;
+use probes::load::{load_file, LoadOptions};
+use probes::tracer::Tracer;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const PROGRAMS: &str = r#"
+#include "bpflab.h"
+SEC("kprobe/__schedule") int kp_schedule(void *ctx) { return 0; }
+SEC("tracepoint/sched/sched_switch") int tp_switch(void *ctx) { return 0; }
+SEC("raw_tp/sched_switch") int raw_switch(void *ctx) { return 0; }
+SEC("ksyscall/openat") int ks_openat(void *ctx) { return 0; }
+SEC("tracepoint/syscalls/sys_enter_openat") int tp_openat(void *ctx) { return 0; }
+SEC("perf_event") int sample(void *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+"#;
+
+/// (row name, program, point: `None` where its section says)
+const SCENARIOS: [(&str, &str, Option<&str>); 6] = [
+    ("kprobe:__schedule", "kp_schedule", None),
+    ("tracepoint:sched:sched_switch (record)", "tp_switch", None),
+    ("raw_tp:sched_switch", "raw_switch", None),
+    ("ksyscall:openat", "ks_openat", None),
+    ("tracepoint:syscalls:sys_enter_openat", "tp_openat", None),
+    ("profile:hz:99", "sample", Some("profile:hz:99")),
+];
+
+const VIRTUAL: Duration = Duration::from_millis(2500);
+
+fn image_dir() -> PathBuf {
+    emu::loader::linux::image_dir()
+        .filter(|d| d.join("vmlinux").is_file())
+        .expect("no Linux image: run `bpflab image build linux` first")
+}
+
+/// One run: boot, attach `scenario` (if any), run; (host time of the run, hits).
+fn run(img: &Rc<GuestImage>, source: &PathBuf, scenario: Option<usize>) -> (Duration, u64) {
+    let cfg = MachineConfig {
+        mem_bytes: 64 << 20,
+        cmdline: "console=ttyS0 bpflab.workload".into(),
+    };
+    let mut m = Machine::boot_linux_dir(&cfg, &image_dir()).expect("boots");
+    let mut t = Tracer::new(Some(img.clone()));
+    t.events().borrow_mut().set_sink(None);
+    if let Some(i) = scenario {
+        let (_, program, point) = SCENARIOS[i];
+        let core = |q: &jit::btf::core::CoreQuery<'_>| img.core_answer(q);
+        let opts = LoadOptions {
+            core: Some(&core),
+            ..LoadOptions::default()
+        };
+        let filter = load_file(source, &opts).expect("compiles");
+        probes::plan::attach_filter(&mut t, &mut m, filter, point, Some(program), false)
+            .expect("attaches");
+    }
+    let t0 = Instant::now();
+    m.run(Limits::virtual_time(VIRTUAL));
+    let dt = t0.elapsed();
+    (dt, t.probes().iter().map(|p| p.stats.hits).sum())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(5);
+    let bytes = std::fs::read(image_dir().join("vmlinux")).expect("vmlinux");
+    let img = Rc::new(GuestImage::new("linux", bytes).expect("image"));
+    let source = std::env::temp_dir().join("bpflab-bench-tracepoints.bpf.c");
+    std::fs::write(&source, PROGRAMS).expect("write");
+
+    // times[s][round]: s = 0 is the run without probes.
+    let mut times = vec![Vec::new(); SCENARIOS.len() + 1];
+    let mut hits = vec![0u64; SCENARIOS.len() + 1];
+    for round in 0..rounds {
+        for s in 0..=SCENARIOS.len() {
+            let (dt, h) = run(&img, &source, s.checked_sub(1));
+            times[s].push(dt.as_secs_f64() * 1e3);
+            hits[s] = h;
+        }
+        eprintln!("round {} of {rounds} done", round + 1);
+    }
+    let base = median(&mut times[0].clone());
+    println!(
+        "{:<42} {:>14} {:>8} {:>20} {:>8}",
+        "scenario", "host ms (med)", "hits", "ns/hit med (min-max)", "vs kprobe"
+    );
+    println!(
+        "{:<42} {:>14.1} {:>8} {:>20} {:>8}",
+        "no probe", base, 0, "-", "-"
+    );
+    let mut medians = vec![0.0; SCENARIOS.len() + 1];
+    for s in 1..=SCENARIOS.len() {
+        // Each round's cost against the same round's run without probes.
+        let mut costs: Vec<f64> = times[s]
+            .iter()
+            .zip(&times[0])
+            .map(|(t, b)| (t - b) * 1e6 / hits[s].max(1) as f64)
+            .collect();
+        let (lo, hi) = costs
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), c| (l.min(*c), h.max(*c)));
+        medians[s] = median(&mut costs);
+        let peer = match s {
+            2 | 3 => format!("{:.2}x", medians[s] / medians[1]),
+            5 => format!("{:.2}x", medians[5] / medians[4]),
+            _ => "-".into(),
+        };
+        let ms = median(&mut times[s].clone());
+        println!(
+            "{:<42} {:>14.1} {:>8} {:>20} {:>8}",
+            SCENARIOS[s - 1].0,
+            ms,
+            hits[s],
+            format!("{:.0} ({:.0}-{:.0})", medians[s], lo, hi),
+            peer
+        );
+    }
+}
