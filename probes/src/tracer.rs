@@ -114,12 +114,19 @@ pub struct ProbeStats {
     pub errors: u64,
     /// Host time spent building contexts and running the filter.
     pub filter_ns: u64,
+    /// Host time spent in the probe's hooks: reading registers, following a tracepoint's
+    /// enabled path, building the context and running the filter (not Unicorn's dispatch).
+    pub hook_ns: u64,
     /// Returns that could not be tracked (too many pending).
     pub missed: u64,
     pub last_error: Option<String>,
 }
 
 impl ProbeStats {
+    fn add_hook_time(&mut self, since: Instant) {
+        self.hook_ns += since.elapsed().as_nanos() as u64;
+    }
+
     /// Mean cost of a hit in nanoseconds.
     pub fn mean_ns(&self) -> u64 {
         self.filter_ns.checked_div(self.hits).unwrap_or(0)
@@ -521,8 +528,10 @@ impl Tracer {
                 machine.add_hook(
                     addr,
                     Box::new(move |hc: &mut HookContext<'_>| {
+                        let t0 = Instant::now();
                         let Some(regs) = hc.regs() else { return };
                         entry_hit(hc, &shot, &source, &regs, at_entry);
+                        shot.stats.borrow_mut().add_hook_time(t0);
                     }),
                 )
             };
@@ -583,8 +592,10 @@ impl Tracer {
         let timer_id = machine.add_timer(
             period,
             Box::new(move |hc: &mut HookContext<'_>| {
+                let t0 = Instant::now();
                 let Some(regs) = hc.regs() else { return };
                 shot.fire_sample(hc, &regs, period);
+                shot.stats.borrow_mut().add_hook_time(t0);
             }),
         );
         self.probes.insert(
@@ -847,9 +858,11 @@ fn return_hit(hc: &HookContext<'_>, shot: &Shot, source: &Source, regs: &Regs, s
 /// source saves at entry) and places a hook there.
 fn return_entry_hook(shot: Shot, source: Source, returns: Rc<RefCell<Returns>>) -> emu::HookFn {
     Box::new(move |hc: &mut HookContext<'_>| {
+        let t0 = Instant::now();
         let Some(entry) = hc.regs() else {
             return;
         };
+        let _time = HookTimer(&shot.stats, t0);
         let rsp = entry.rsp;
         let mut b = [0u8; 8];
         if hc.read_virt(rsp, &mut b).is_err() {
@@ -871,7 +884,9 @@ fn return_entry_hook(shot: Shot, source: Source, returns: Rc<RefCell<Returns>>) 
         let hook = hc.add_hook(
             ret_addr,
             Box::new(move |hc: &mut HookContext<'_>| {
+                let t0 = Instant::now();
                 let Some(regs) = hc.regs() else { return };
+                let _time = HookTimer(&shot.stats, t0);
                 let here = hc.address();
                 let mut r = returns2.borrow_mut();
                 let Some(i) = r
@@ -893,6 +908,16 @@ fn return_entry_hook(shot: Shot, source: Source, returns: Rc<RefCell<Returns>>) 
         );
         r.hooks.insert(ret_addr, hook);
     })
+}
+
+/// Adds the time since its start to a probe's hook time when dropped (hooks that return
+/// early).
+struct HookTimer<'a>(&'a RefCell<ProbeStats>, Instant);
+
+impl Drop for HookTimer<'_> {
+    fn drop(&mut self) {
+        self.0.borrow_mut().add_hook_time(self.1);
+    }
 }
 
 /// Runs program `prog` of `loaded` for one hit and accounts for it.

@@ -18,11 +18,12 @@ pub struct TraceArgs {
     guest: crate::images::GuestArgs,
     /// `POINT=FILE[:PROGRAM]` (POINT: SYMBOL, SYMBOL+OFF, SYMBOL%return, 0xADDR,
     /// kprobe:SYMBOL, kretprobe:SYMBOL, a glob such as 'ip_*', ksyscall:NAME,
-    /// tracepoint:CAT:NAME, rawtracepoint:NAME, fentry:F, fexit:F; `bpflab list` shows
-    /// them), or just `FILE` to attach each program where its ELF section says
-    /// (`kprobe/SYMBOL`, `tracepoint/CAT/NAME`, `raw_tp/NAME`, `fentry/F`, `ksyscall/NAME`,
-    /// `bpflab/SYMBOL`...). FILE is a `.c`, `.o` or `.s`; PROGRAM a program or section
-    /// name. Repeatable.
+    /// tracepoint:CAT:NAME, rawtracepoint:NAME, fentry:F, fexit:F, profile:hz:N,
+    /// interval:s:N; `bpflab list` shows them), or just `FILE` to attach each program where
+    /// its ELF section says (`kprobe/SYMBOL`, `tracepoint/CAT/NAME`, `raw_tp/NAME`,
+    /// `fentry/F`, `ksyscall/NAME`, `perf_event` at 49 Hz, `bpflab/SYMBOL`...; programs whose
+    /// point the guest lacks are left out with a warning). FILE is a `.c`, `.o` or `.s`;
+    /// PROGRAM a program or section name. Repeatable.
     #[arg(long = "attach", required = true)]
     attach: Vec<String>,
     /// Print events, probe statistics and maps as JSON lines.

@@ -283,3 +283,60 @@ impl Machine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The machine's engine, except that reading the registers fails.
+    struct NoRegs<'a, 'x>(&'a mut Unicorn<'x, MachineState>);
+
+    impl Engine for NoRegs<'_, '_> {
+        fn regs(&self) -> Result<Regs, uc_error> {
+            Err(uc_error::EXCEPTION)
+        }
+        fn cr3(&self) -> u64 {
+            self.0.cr3()
+        }
+        fn state(&self) -> &MachineState {
+            self.0.get_data()
+        }
+        fn state_mut(&mut self) -> &mut MachineState {
+            self.0.get_data_mut()
+        }
+        fn stop(&mut self) {
+            Engine::stop(self.0)
+        }
+    }
+
+    /// A hook never gets made-up registers: when Unicorn cannot read them, `regs` is `None`
+    /// and the run stops with a CPU error naming the hook's address.
+    #[test]
+    fn unreadable_registers_stop_the_run_instead_of_reaching_a_hook() {
+        let mut m = Machine::new(&MachineConfig {
+            mem_bytes: 1 << 20,
+            cmdline: String::new(),
+        })
+        .expect("machine");
+        let mut engine = NoRegs(&mut m.uc);
+        let mut cx = HookContext {
+            uc: &mut engine,
+            address: 0xffff_ffff_8100_0000,
+            in_timer: false,
+        };
+        assert!(cx.regs().is_none());
+        match &m.uc.get_data().stop {
+            Some(StopReason::CpuError(why)) => {
+                assert!(why.contains("0xffffffff81000000"), "{why}");
+                assert!(why.contains("registers"), "{why}");
+            }
+            other => panic!("expected a CPU error stop, got {other:?}"),
+        }
+        let mut ok = HookContext {
+            uc: &mut m.uc,
+            address: 0x1000,
+            in_timer: false,
+        };
+        assert_eq!(ok.regs().map(|r| r.rip), Some(0x1000), "a readable engine");
+    }
+}
