@@ -14,7 +14,8 @@
 //! thousand hits cost. The scenarios run interleaved, round after round, so drift on the
 //! machine hits each alike; each row gives the median and the spread (min-max) over the rounds.
 //!
-//! `UNICORN_NO_PKG_CONFIG=1 cargo bench -p probes --bench tracepoint_cost [-- ROUNDS]`
+//! `UNICORN_NO_PKG_CONFIG=1 cargo bench -p probes --bench tracepoint_cost [-- ROUNDS [NAME]]`
+//! (NAME: only the scenarios whose name contains it)
 //! (needs the Linux image: `bpflab image build linux`, and clang).
 
 use emu::{Limits, Machine, MachineConfig};
@@ -91,10 +92,13 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let rounds: usize = std::env::args()
+    let args: Vec<String> = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(5);
+        .filter(|a| a != "--bench")
+        .collect();
+    let rounds: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(5);
+    let only = args.iter().find(|a| a.parse::<usize>().is_err());
+    let wanted = |s: usize| s == 0 || only.is_none_or(|o| SCENARIOS[s - 1].0.contains(o.as_str()));
     let bytes = std::fs::read(image_dir().join("vmlinux")).expect("vmlinux");
     let img = Rc::new(GuestImage::new("linux", bytes).expect("image"));
     let source = std::env::temp_dir().join("bpflab-bench-tracepoints.bpf.c");
@@ -105,7 +109,7 @@ fn main() {
     let mut per_hit = vec![Vec::new(); SCENARIOS.len() + 1];
     let mut hits = vec![0u64; SCENARIOS.len() + 1];
     for round in 0..rounds {
-        for s in 0..=SCENARIOS.len() {
+        for s in (0..=SCENARIOS.len()).filter(|&s| wanted(s)) {
             let (dt, h, ns) = run(&img, &source, s.checked_sub(1));
             times[s].push(dt.as_secs_f64() * 1e3);
             per_hit[s].push(ns as f64 / h.max(1) as f64);
@@ -126,16 +130,23 @@ fn main() {
         median(&mut times[0].clone())
     );
     let mut medians = vec![0.0; SCENARIOS.len() + 1];
-    for s in 1..=SCENARIOS.len() {
+    for s in (1..=SCENARIOS.len()).filter(|&s| !per_hit[s].is_empty()) {
         let v = &per_hit[s];
         let (lo, hi) = v
             .iter()
             .fold((f64::MAX, f64::MIN), |(l, h), c| (l.min(*c), h.max(*c)));
         medians[s] = median(&mut v.clone());
         // Each tracepoint against the kprobe on the same code.
+        let ratio = |peer: usize| {
+            if medians[peer] > 0.0 {
+                format!("{:.2}x", medians[s] / medians[peer])
+            } else {
+                "-".into()
+            }
+        };
         let peer = match s {
-            2 | 3 => format!("{:.2}x", medians[s] / medians[1]),
-            5 => format!("{:.2}x", medians[5] / medians[4]),
+            2 | 3 => ratio(1),
+            5 => ratio(4),
             _ => "-".into(),
         };
         println!(

@@ -51,9 +51,9 @@
 //! Tracepoint paths do not do that.
 
 use crate::point::TracepointTarget;
-use crate::sidestep::{self, Cpu, GuestRead, Overlay, SideError};
+use crate::sidestep::{self, Cpu, DecodeCache, GuestRead, Overlay, SideError};
 use crate::tracepoints::{Site, TracingLayout};
-use emu::Regs;
+use emu::{GuestMemory, Regs};
 
 /// Instructions one side run may execute (a `sched_switch` record takes a few hundred).
 pub const BUDGET: u32 = 20_000;
@@ -89,12 +89,61 @@ pub struct Fired {
     pub record: Option<Vec<u8>>,
 }
 
-/// Guest memory through a hook's page tables.
-struct HookMemory<'a, 'b>(&'a emu::HookContext<'b>);
+/// Guest memory through a hook's page tables, with the translations of one side run
+/// remembered (a side run writes only to its overlay, so the guest's page tables cannot
+/// change under it): each page is walked once per hit, not once per read.
+struct HookMemory<'a, 'b> {
+    hc: &'a emu::HookContext<'b>,
+    cr3: u64,
+    /// Direct-mapped: slot = virtual page number mod [`TLB_SLOTS`]; (virtual page, physical
+    /// page), `u64::MAX` when empty.
+    tlb: std::cell::RefCell<[(u64, u64); TLB_SLOTS]>,
+}
+
+const TLB_SLOTS: usize = 64;
+
+impl<'a, 'b> HookMemory<'a, 'b> {
+    fn new(hc: &'a emu::HookContext<'b>) -> Self {
+        HookMemory {
+            hc,
+            cr3: hc.cr3(),
+            tlb: std::cell::RefCell::new([(u64::MAX, 0); TLB_SLOTS]),
+        }
+    }
+
+    /// The guest physical address of `va`'s 4 KiB page.
+    fn page(&self, va: u64) -> Result<u64, ()> {
+        let vpage = va & !0xfff;
+        let slot = ((va >> 12) as usize) % TLB_SLOTS;
+        let mut tlb = self.tlb.borrow_mut();
+        if tlb[slot].0 == vpage {
+            return Ok(tlb[slot].1);
+        }
+        let t = self
+            .hc
+            .memory()
+            .translate(self.cr3, vpage, emu::Access::READ)
+            .map_err(|_| ())?;
+        let ppage = t.pa & !0xfff;
+        tlb[slot] = (vpage, ppage);
+        Ok(ppage)
+    }
+}
 
 impl GuestRead for HookMemory<'_, '_> {
     fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), ()> {
-        self.0.read_virt(va, buf).map_err(|_| ())
+        let mut done = 0;
+        while done < buf.len() {
+            let at = va.wrapping_add(done as u64);
+            let n = (0x1000 - (at & 0xfff) as usize).min(buf.len() - done);
+            let pa = self.page(at)? | (at & 0xfff);
+            self.hc
+                .memory()
+                .read_phys(pa, &mut buf[done..done + n])
+                .map_err(|_| ())?;
+            done += n;
+        }
+        Ok(())
     }
 }
 
@@ -111,9 +160,10 @@ fn cpu_of(r: &Regs) -> Cpu {
     }
 }
 
-/// Runs the enabled path of `site` for the hit at `hc` with registers `regs`. `Ok(None)`:
-/// the event would not have fired (its condition was false, or the record code returned
-/// early).
+/// Runs the enabled path of `site` for the hit at `hc` with registers `regs`, decoding
+/// through `cache` (kept across hits). `Ok(None)`: the event would not have fired (its
+/// condition was false, or the record code returned early).
+#[allow(clippy::too_many_arguments)]
 pub fn fire(
     hc: &emu::HookContext<'_>,
     regs: &Regs,
@@ -122,8 +172,9 @@ pub fn fire(
     tp_addr: u64,
     layout: &TracingLayout,
     record: Option<RecordFns>,
+    cache: &mut DecodeCache,
 ) -> Result<Option<Fired>, SideError> {
-    let mem = HookMemory(hc);
+    let mem = HookMemory::new(hc);
     let mut cpu = cpu_of(regs);
     let mut ov = Overlay::new();
     ov.map_scratch(SCRATCH, SCRATCH_LEN);
@@ -134,7 +185,7 @@ pub fn fire(
     ov.write(FUNCS, &probe_fn.to_le_bytes());
     ov.write(FUNCS + layout.func_data, &tp.call.to_le_bytes());
     let mut stop = |c: &Cpu| c.rip == site.skip || tp.targets.contains(&c.rip);
-    sidestep::run(&mut cpu, &mem, &mut ov, &mut stop, BUDGET)?;
+    sidestep::run_cached(&mut cpu, &mem, &mut ov, &mut stop, BUDGET, cache)?;
     if cpu.rip == site.skip {
         return Ok(None);
     }
@@ -151,7 +202,7 @@ pub fn fire(
     // At most: into the record function, past perf_trace_buf_alloc, to the submit.
     for _ in 0..3 {
         let mut stop = |c: &Cpu| c.rip == fns.buf_alloc || c.rip == fns.submit || c.rip == ret;
-        sidestep::run(&mut cpu, &mem, &mut ov, &mut stop, BUDGET)?;
+        sidestep::run_cached(&mut cpu, &mem, &mut ov, &mut stop, BUDGET, cache)?;
         if cpu.rip == ret {
             return Ok(None);
         }

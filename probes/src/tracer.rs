@@ -162,6 +162,8 @@ struct TracepointSource {
     layout: TracingLayout,
     /// Set when the program takes the record.
     record: Option<RecordFns>,
+    /// The enabled path's instructions, decoded once.
+    decode: RefCell<crate::sidestep::DecodeCache>,
 }
 
 /// A probe as the user sees it.
@@ -479,6 +481,7 @@ impl Tracer {
                     tp_addr,
                     layout,
                     record,
+                    decode: RefCell::default(),
                 }));
                 self.place(machine, &place, source, filter, prog)
             }
@@ -809,9 +812,17 @@ fn entry_hit(hc: &mut HookContext<'_>, shot: &Shot, source: &Source, regs: &Regs
             let Some(site) = tp.target.sites.iter().find(|s| s.addr == hc.address()) else {
                 return;
             };
-            match crate::tpsite::fire(
-                hc, regs, site, &tp.target, tp.tp_addr, &tp.layout, tp.record,
-            ) {
+            let fired = crate::tpsite::fire(
+                hc,
+                regs,
+                site,
+                &tp.target,
+                tp.tp_addr,
+                &tp.layout,
+                tp.record,
+                &mut tp.decode.borrow_mut(),
+            );
+            match fired {
                 Ok(Some(f)) => {
                     let rec = f.record.unwrap_or_default();
                     shot.fire(hc, regs, false, Some(&f.args), &rec);

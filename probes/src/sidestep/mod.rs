@@ -177,6 +177,50 @@ mod overlay;
 use flags::*;
 pub use overlay::{pop, push, read_u64, return_from_call, Overlay};
 
+/// Instructions decoded before, by address, with the bytes they were decoded from: a hit
+/// re-reads those bytes (through the overlay, as any fetch) and decodes again only if they
+/// changed, so code that runs on every hit is decoded once. Keep one per call site across
+/// hits.
+#[derive(Default)]
+pub struct DecodeCache {
+    map: overlay::AddrMap<(Instruction, [u8; MAX_INSN_LEN])>,
+}
+
+impl std::fmt::Debug for DecodeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodeCache")
+            .field("instructions", &self.map.len())
+            .finish()
+    }
+}
+
+/// Instructions a [`DecodeCache`] keeps before it starts over.
+const DECODE_CACHE_MAX: usize = 1 << 16;
+
+impl DecodeCache {
+    /// The instruction at `rip`, from the cache when its bytes are unchanged.
+    fn fetch(
+        &mut self,
+        rip: u64,
+        guest: &dyn GuestRead,
+        ov: &Overlay,
+    ) -> Result<Instruction, SideError> {
+        if let Some((ins, bytes)) = self.map.get(&rip) {
+            let len = ins.len();
+            let mut now = [0u8; MAX_INSN_LEN];
+            if ov.read(guest, rip, &mut now[..len]).is_ok() && now[..len] == bytes[..len] {
+                return Ok(*ins);
+            }
+        }
+        let (ins, bytes) = fetch_decode(rip, guest, ov)?;
+        if self.map.len() >= DECODE_CACHE_MAX {
+            self.map.clear();
+        }
+        self.map.insert(rip, (ins, bytes));
+        Ok(ins)
+    }
+}
+
 /// Interpret from cpu.rip until `stop(&cpu)` is true (checked BEFORE each instruction,
 /// including the first), at most `budget` instructions. Code bytes are fetched through the
 /// overlay/guest (so code the guest patched at boot is what runs). Never panics.
@@ -187,6 +231,25 @@ pub fn run(
     stop: &mut dyn FnMut(&Cpu) -> bool,
     budget: u32,
 ) -> Result<Exit, SideError> {
+    run_cached(
+        cpu,
+        guest,
+        overlay,
+        stop,
+        budget,
+        &mut DecodeCache::default(),
+    )
+}
+
+/// [`run`], decoding through `cache`.
+pub fn run_cached(
+    cpu: &mut Cpu,
+    guest: &dyn GuestRead,
+    overlay: &mut Overlay,
+    stop: &mut dyn FnMut(&Cpu) -> bool,
+    budget: u32,
+    cache: &mut DecodeCache,
+) -> Result<Exit, SideError> {
     let mut executed = 0u32;
     loop {
         if stop(cpu) {
@@ -195,14 +258,25 @@ pub fn run(
         if executed >= budget {
             return Err(SideError::Budget(budget));
         }
-        step(cpu, guest, overlay)?;
+        let ins = cache.fetch(cpu.rip, guest, overlay)?;
+        execute(cpu, guest, overlay, ins)?;
         executed += 1;
     }
 }
 
 /// Execute exactly one instruction at `cpu.rip`. On error `cpu` is unchanged.
 pub fn step(cpu: &mut Cpu, guest: &dyn GuestRead, overlay: &mut Overlay) -> Result<(), SideError> {
-    let ins = fetch_decode(cpu.rip, guest, overlay)?;
+    let (ins, _) = fetch_decode(cpu.rip, guest, overlay)?;
+    execute(cpu, guest, overlay, ins)
+}
+
+/// Execute `ins`, the instruction at `cpu.rip`. On error `cpu` is unchanged.
+fn execute(
+    cpu: &mut Cpu,
+    guest: &dyn GuestRead,
+    overlay: &mut Overlay,
+    ins: Instruction,
+) -> Result<(), SideError> {
     let saved = cpu.clone();
     cpu.rip = ins.next_ip();
     let result = Exec {
@@ -218,8 +292,13 @@ pub fn step(cpu: &mut Cpu, guest: &dyn GuestRead, overlay: &mut Overlay) -> Resu
     result
 }
 
-/// Fetch up to 15 bytes at `rip` (fewer if the tail is unmapped) and decode them.
-fn fetch_decode(rip: u64, guest: &dyn GuestRead, ov: &Overlay) -> Result<Instruction, SideError> {
+/// Fetch up to 15 bytes at `rip` (fewer if the tail is unmapped) and decode them; also
+/// returns the bytes.
+fn fetch_decode(
+    rip: u64,
+    guest: &dyn GuestRead,
+    ov: &Overlay,
+) -> Result<(Instruction, [u8; MAX_INSN_LEN]), SideError> {
     let mut bytes = [0u8; MAX_INSN_LEN];
     let mut n = MAX_INSN_LEN;
     if ov.read(guest, rip, &mut bytes).is_err() {
@@ -239,7 +318,7 @@ fn fetch_decode(rip: u64, guest: &dyn GuestRead, ov: &Overlay) -> Result<Instruc
         .map_err(|_| SideError::Decode(rip))?;
     let ins = decoder.decode();
     if !ins.is_invalid() {
-        return Ok(ins);
+        return Ok((ins, bytes));
     }
     if decoder.last_error() != DecoderError::NoMoreBytes {
         return Err(SideError::Decode(rip));

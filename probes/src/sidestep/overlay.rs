@@ -29,8 +29,17 @@ impl Page {
     }
 
     fn set_valid(&mut self, from: usize, to: usize) {
-        for i in from..to {
-            self.valid[i / 64] |= 1 << (i % 64);
+        let mut i = from;
+        while i < to {
+            let (word, bit) = (i / 64, i % 64);
+            let n = (64 - bit).min(to - i);
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << bit
+            };
+            self.valid[word] |= mask;
+            i += n;
         }
     }
 
@@ -39,13 +48,40 @@ impl Page {
     }
 }
 
+/// Hashes a page address: the overlay's and the decode cache's keys are addresses, and
+/// SipHash cost more than the lookups it guards (Fibonacci hashing, bits from the top).
+#[derive(Default, Clone, Copy)]
+pub(super) struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(32);
+    }
+}
+
+/// A map keyed by guest address.
+pub(super) type AddrMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<AddrHasher>>;
+
 /// Writes made by the side run, by virtual address; reads see them first.
 ///
 /// Stored as 4 KiB pages with a per-byte validity mask, so reads of many bytes cost one
-/// hash lookup per page touched.
+/// hash lookup per page touched. Scratch memory is a list of ranges that read as zero until
+/// written: declaring it allocates nothing.
 #[derive(Default, Clone)]
 pub struct Overlay {
-    pages: HashMap<u64, Page>,
+    pages: AddrMap<Page>,
+    /// Scratch ranges `[start, end)`.
+    scratch: Vec<(u64, u64)>,
 }
 
 impl fmt::Debug for Overlay {
@@ -100,7 +136,7 @@ impl Overlay {
         for (base, off, at, n) in page_chunks(va, buf.len()) {
             let dst = &mut buf[at..at + n];
             let Some(page) = self.pages.get(&base) else {
-                guest.read(base | off as u64, dst)?;
+                self.read_below(guest, base | off as u64, dst)?;
                 continue;
             };
             let mut i = 0;
@@ -114,10 +150,45 @@ impl Overlay {
                 while i < n && !page.is_valid(off + i) {
                     i += 1;
                 }
-                guest.read(base | (off + start) as u64, &mut dst[start..i])?;
+                self.read_below(guest, base | (off + start) as u64, &mut dst[start..i])?;
             }
         }
         Ok(())
+    }
+
+    /// Bytes nothing has written: zero in scratch ranges, the guest's elsewhere.
+    fn read_below(&self, guest: &dyn GuestRead, va: u64, dst: &mut [u8]) -> Result<(), ()> {
+        if self.scratch.is_empty() {
+            return guest.read(va, dst);
+        }
+        let mut p = 0usize;
+        while p < dst.len() {
+            let at = va.wrapping_add(p as u64);
+            let rest = (dst.len() - p) as u64;
+            let end = if let Some(&(_, e)) = self.scratch.iter().find(|(s, e)| *s <= at && at < *e)
+            {
+                let n = (e - at).min(rest) as usize;
+                dst[p..p + n].fill(0);
+                n
+            } else {
+                let next = self
+                    .scratch
+                    .iter()
+                    .filter(|(s, _)| *s > at)
+                    .map(|(s, _)| s - at)
+                    .min()
+                    .unwrap_or(rest);
+                let n = next.min(rest) as usize;
+                guest.read(at, &mut dst[p..p + n])?;
+                n
+            };
+            p += end;
+        }
+        Ok(())
+    }
+
+    fn in_scratch(&self, va: u64) -> bool {
+        self.scratch.iter().any(|(s, e)| *s <= va && va < *e)
     }
 
     /// Mark [va, va+len) as readable memory that does not exist in the guest (zero-filled
@@ -125,34 +196,30 @@ impl Overlay {
     ///
     /// Bytes already written keep their value.
     pub fn map_scratch(&mut self, va: u64, len: u64) {
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        for (base, off, _, n) in page_chunks(va, len) {
-            // Bytes never written are zero in `data`, so marking them valid is enough.
-            self.pages
-                .entry(base)
-                .or_insert_with(Page::new)
-                .set_valid(off, off + n);
+        if len > 0 {
+            self.scratch.push((va, va.saturating_add(len)));
         }
     }
 
     /// True when nothing has been written or mapped.
     pub fn is_empty(&self) -> bool {
-        self.pages.is_empty()
+        self.pages.is_empty() && self.scratch.is_empty()
     }
 
     /// True when every byte of `[va, va+len)` lives in the overlay (written or scratch),
     /// i.e. reading it never consults the guest.
     pub fn covers(&self, va: u64, len: usize) -> bool {
         page_chunks(va, len).all(|(base, off, _, n)| {
-            self.pages
-                .get(&base)
-                .is_some_and(|p| (off..off + n).all(|i| p.is_valid(i)))
+            let page = self.pages.get(&base);
+            (off..off + n)
+                .all(|i| page.is_some_and(|p| p.is_valid(i)) || self.in_scratch(base | i as u64))
         })
     }
 
     /// Forget every write and scratch mapping.
     pub fn clear(&mut self) {
         self.pages.clear();
+        self.scratch.clear();
     }
 }
 

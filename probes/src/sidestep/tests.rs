@@ -1300,3 +1300,56 @@ fn sched_switch_disabled_branch_skips_the_call() {
     assert_eq!(sched_run(&mut m), Ok(Exit::Stopped(SCHED_SKIP)));
     assert_eq!(m.r(RAX), 0);
 }
+
+#[test]
+fn a_decode_cache_decodes_once_and_sees_patched_code() {
+    // add rax, 1 ; add rax, 1 ; (end)
+    let code = [0x48, 0x83, 0xc0, 0x01, 0x48, 0x83, 0xc0, 0x01];
+    let mut cache = DecodeCache::default();
+    let mut m = Rig::new(&code);
+    let end = m.end;
+    let r = run_cached(
+        &mut m.cpu,
+        &m.mem,
+        &mut m.ov,
+        &mut |c| c.rip == end,
+        100,
+        &mut cache,
+    );
+    assert_eq!((r, m.r(RAX)), (Ok(Exit::Stopped(end)), 2));
+    assert_eq!(cache.map.len(), 2, "two instructions decoded");
+    // Another hit over the same code reuses them.
+    let mut again = Rig::new(&code);
+    let r = run_cached(
+        &mut again.cpu,
+        &again.mem,
+        &mut again.ov,
+        &mut |c| c.rip == end,
+        100,
+        &mut cache,
+    );
+    assert_eq!((r, again.r(RAX)), (Ok(Exit::Stopped(end)), 2));
+    // Code patched since (here through the overlay: add rax, 2) is decoded anew.
+    let mut patched = Rig::new(&code);
+    patched.ov.write(CODE + 3, &[2]);
+    let r = run_cached(
+        &mut patched.cpu,
+        &patched.mem,
+        &mut patched.ov,
+        &mut |c| c.rip == end,
+        100,
+        &mut cache,
+    );
+    assert_eq!((r, patched.r(RAX)), (Ok(Exit::Stopped(end)), 3));
+    // And the guest's own bytes again: the cached (patched) decoding is not used.
+    let mut back = Rig::new(&code);
+    let r = run_cached(
+        &mut back.cpu,
+        &back.mem,
+        &mut back.ov,
+        &mut |c| c.rip == end,
+        100,
+        &mut cache,
+    );
+    assert_eq!((r, back.r(RAX)), (Ok(Exit::Stopped(end)), 2));
+}
