@@ -332,6 +332,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("seed", "uninitialised register r3", "mov %r1, %r10|add %r1, -8|mov %r2, 8|call 4|exit"),
     ("seed", "out of bounds of the value of map 0", "LOOKUP|jeq %r0, 0, +4|mov %r1, %r0|mov %r2, 9|mov %r3, 0|call 4|mov %r0, 0|exit"),
     // --- calls: stack, frames ---
+    ("seed", "uninitialised register r0", "call local f|exit|f:|mov %r1, 1|exit"),
+    ("seed", "uninitialised register r0", "call local f|add %r0, 1|mov %r0, 0|exit|f:|exit"),
     ("seed", "exceeds 512", "stdw [%r10-512], 0|call local f|mov %r0, 0|exit|f:|stdw [%r10-8], 0|mov %r0, 0|exit"),
     ("seed", "exceeds 512", "stdw [%r10-256], 0|call local f|mov %r0, 0|exit|f:|stdw [%r10-200], 0|call local g|exit|g:|stdw [%r10-64], 0|mov %r0, 0|exit"),
     ("seed", "exceeds 512", "call local f|mov %r0, 0|exit|f:|stdw [%r10-300], 0|call local g|exit|g:|stdw [%r10-300], 0|mov %r0, 0|exit"),
@@ -454,6 +456,8 @@ fn every_unsafe_program_is_rejected_for_its_reason() {
 const ACCEPTED: &[(&str, &str)] = &[
     ("seed", "ldxdw %r0, [%r1+40]|exit"),
     ("seed", "lddw %r1, map_idx[4]|mov %r2, 0|call 37|exit"),
+    // A void subprogram (r0 never set): Linux 6.1 checks r0 only at the main exit.
+    ("seed", "call local f|mov %r0, 0|exit|f:|mov %r1, 1|exit"),
     ("seed", "RESERVE|jeq %r0, 0, +4|stdw [%r0+8], 1|mov %r1, %r0|mov %r2, 0|call 132|mov %r0, 0|exit"),
     ("seed", "RESERVE|mov %r6, %r0|jeq %r6, 0, +4|mov %r1, %r6|mov %r2, 0|call 133|ja +0|mov %r0, 0|exit"),
     ("kprobe", "ldxw %r0, [%r1+116]|ldxb %r2, [%r1+167]|exit"),

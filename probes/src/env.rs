@@ -43,7 +43,13 @@ pub struct ProbeEnv {
     pub symbolize: Option<Symbolizer>,
     /// DWARF CFI unwinding for the image; without it, frame pointers.
     pub unwind: Option<StackWalker>,
+    /// `bpf_get_prandom_u32`'s state: seeded the same in every run, so a run's output is a
+    /// function of the guest alone.
+    pub prandom: u64,
 }
+
+/// The seed of [`ProbeEnv::prandom`].
+pub const PRANDOM_SEED: u64 = 0x853c_49e6_748f_ea9b;
 
 impl std::fmt::Debug for ProbeEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,7 +81,18 @@ impl ProbeEnv {
             tasks,
             symbolize: None,
             unwind: None,
+            prandom: PRANDOM_SEED,
         }
+    }
+
+    /// The next `bpf_get_prandom_u32` value (xorshift64*, upper half).
+    pub fn next_prandom(&mut self) -> u32 {
+        let mut x = self.prandom;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.prandom = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
     }
 
     /// The task running at the hit.
@@ -180,5 +197,32 @@ impl ProbeEnv {
         for (map, data) in out {
             self.emit(EventKind::Output { map, data });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prandom_is_the_same_sequence_in_every_run() {
+        let env = || {
+            let ram = Rc::new(Ram::new(4096).expect("ram"));
+            ProbeEnv::new(
+                ram,
+                MapSet::default(),
+                Rc::default(),
+                Rc::new(TaskLayout::default()),
+            )
+        };
+        let (mut a, mut b) = (env(), env());
+        let xs: Vec<u32> = (0..64).map(|_| a.next_prandom()).collect();
+        let ys: Vec<u32> = (0..64).map(|_| b.next_prandom()).collect();
+        assert_eq!(xs, ys);
+        let mut distinct = xs.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 64);
+        assert!(xs.iter().any(|x| x >> 31 == 1) && xs.iter().any(|x| x >> 31 == 0));
     }
 }

@@ -11,6 +11,9 @@
 //! | 6    | `bpf_trace_printk`              | the kernel's format rules ([`crate::printk`]) |
 //! | 5    | `bpf_ktime_get_ns`              | guest virtual time |
 //! | 125  | `bpf_ktime_get_boot_ns`         | same clock (the guest never suspends) |
+//! | 160  | `bpf_ktime_get_coarse_ns`       | same clock (virtual time is exact, so no coarser) |
+//! | 7    | `bpf_get_prandom_u32`           | xorshift64*, seeded the same every run: a run's output stays a function of the guest |
+//! | 174  | `bpf_get_attach_cookie`         | 0: bpflab attaches without cookies |
 //! | 8    | `bpf_get_smp_processor_id`      | 0: the machine has one CPU |
 //! | 14   | `bpf_get_current_pid_tgid`      | `tgid << 32 \| pid` of the guest's `current` |
 //! | 15   | `bpf_get_current_uid_gid`       | 0 (the guests run everything as root) |
@@ -54,6 +57,9 @@ pub mod ids {
     pub const PROBE_READ_USER_STR: u32 = 114;
     pub const PROBE_READ_KERNEL_STR: u32 = 115;
     pub const KTIME_GET_BOOT_NS: u32 = 125;
+    pub const GET_PRANDOM_U32: u32 = 7;
+    pub const KTIME_GET_COARSE_NS: u32 = 160;
+    pub const GET_ATTACH_COOKIE: u32 = 174;
     /// The seed's helpers, outside the kernel's id range.
     pub const LOAD_POINTER: u32 = 1000;
     pub const MEMCMP: u32 = 1001;
@@ -181,6 +187,12 @@ TracePrintk, |cx, a| {
 helper!(
     /// `u64 bpf_ktime_get_ns(void)`: the guest's virtual time.
     KtimeGetNs, |cx, _a| cx.env().hit.now_ns);
+helper!(
+    /// `u32 bpf_get_prandom_u32(void)`.
+    Prandom, |cx, _a| u64::from(cx.env().next_prandom()));
+helper!(
+    /// `u64 bpf_get_attach_cookie(void *ctx)`: no attachment carries a cookie.
+    AttachCookie, |_cx, _a| 0);
 helper!(
     /// `u32 bpf_get_smp_processor_id(void)`.
     SmpProcessorId, |_cx, _a| 0);
@@ -349,6 +361,18 @@ pub fn probe_helpers() -> Helpers<ProbeEnv> {
         .register::<KtimeGetNs>(
             KTIME_GET_BOOT_NS,
             Proto::new("bpf_ktime_get_boot_ns", [], Ret::Integer),
+        )
+        .register::<KtimeGetNs>(
+            KTIME_GET_COARSE_NS,
+            Proto::new("bpf_ktime_get_coarse_ns", [], Ret::Integer),
+        )
+        .register::<Prandom>(
+            GET_PRANDOM_U32,
+            Proto::new("bpf_get_prandom_u32", [], Ret::Integer),
+        )
+        .register::<AttachCookie>(
+            GET_ATTACH_COOKIE,
+            Proto::new("bpf_get_attach_cookie", [Ctx], Ret::Integer),
         )
         .register::<SmpProcessorId>(
             GET_SMP_PROCESSOR_ID,

@@ -133,6 +133,14 @@ int all_helpers(struct bpf_context *ctx)
 	else
 		fail(19);
 
+	if (bpf_ktime_get_coarse_ns() != now)
+		fail(20);
+	__u32 r1 = bpf_get_prandom_u32(), r2 = bpf_get_prandom_u32();
+	if (r1 == r2)
+		fail(21);
+	if (bpf_get_attach_cookie(ctx) != 0)
+		fail(22);
+
 	if (dumps++ == 0)
 		bpf_dump_stack(ctx);
 	bpf_printk("ok %s len %u", name, len);

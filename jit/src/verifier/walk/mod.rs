@@ -588,6 +588,11 @@ impl<'a, E> Walk<'a, E> {
                 Ok(Step::Next(target))
             }
             Instr::Exit => {
+                // As Linux 6.1: r0 must be set at the main program's exit only. A subprogram
+                // may return nothing (a `void` function); its caller then cannot read r0.
+                if st.frames.len() > 1 {
+                    return Ok(Step::Exit);
+                }
                 let r0 = self.read(st, 0)?;
                 if st.frames.len() == 1 {
                     if let Some(&id) = st.refs.first() {
