@@ -9,7 +9,7 @@
 use crate::context::ContextKind;
 use crate::point::{Point, ProgFamily};
 use jit::btf::core::{CoreAnswer, CoreQuery};
-use jit::maps::MapSet;
+use jit::maps::{MapKind, MapSet};
 use jit::object::Object;
 use jit::Program;
 use std::path::{Path, PathBuf};
@@ -98,6 +98,9 @@ pub struct LoadOptions<'a> {
     pub core: Option<CoreResolver<'a>>,
     /// Directory for temporary files (default: the system's).
     pub work_dir: Option<PathBuf>,
+    /// `max_entries` of maps by name, as a tool's user space sets them before loading
+    /// (`bpf_map__set_max_entries`); names an object lacks are ignored.
+    pub map_sizes: Vec<(String, u32)>,
 }
 
 impl std::fmt::Debug for LoadOptions<'_> {
@@ -294,6 +297,30 @@ pub fn compile_c(path: &Path, opts: &LoadOptions<'_>) -> Result<Vec<u8>, LoadErr
     Ok(bytes)
 }
 
+/// The object's maps, sized by `sizes` where they name one. A map left with `max_entries`
+/// 0 is one its tool's user space sizes: the error says how to size it here.
+fn instantiate_maps(obj: &Object, sizes: &[(String, u32)]) -> Result<MapSet, String> {
+    let mut set = MapSet::new();
+    for m in &obj.maps {
+        let mut def = m.def.clone();
+        if let Some((_, n)) = sizes.iter().rev().find(|(name, _)| *name == def.name) {
+            def.max_entries = *n;
+        }
+        let sized_by_kernel = matches!(def.kind, MapKind::PerfEventArray);
+        if def.max_entries == 0 && !sized_by_kernel {
+            return Err(format!(
+                "map '{}' ({}) has max_entries 0: its tool's user space sets the size before \
+                 loading; give it one with --map-size {}=N",
+                def.name,
+                def.kind.name(),
+                def.name
+            ));
+        }
+        set.add(def, m.init.as_deref()).map_err(|e| e.to_string())?;
+    }
+    Ok(set)
+}
+
 /// An object's programs with maps instantiated and references resolved.
 pub fn load_object(
     origin: &str,
@@ -305,7 +332,7 @@ pub fn load_object(
         msg,
     };
     let obj = Object::parse(bytes).map_err(|e| bad(e.to_string()))?;
-    let maps = MapSet::from_object(&obj).map_err(|e| bad(e.to_string()))?;
+    let maps = instantiate_maps(&obj, &opts.map_sizes).map_err(bad)?;
     let mut programs = Vec::new();
     for p in &obj.programs {
         let (mut family, point) = Point::from_section(&p.section)
