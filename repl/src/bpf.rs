@@ -1,6 +1,7 @@
 //! `bpflab bpf ...`: the eBPF engine on its own (assemble, disassemble, run, the conformance
 //! plugin protocol).
 
+use crate::error::{Cause, CliError, Noted};
 use clap::{Subcommand, ValueEnum};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -76,57 +77,66 @@ enum Input {
 }
 
 /// Reads `path`; C is compiled with the `vmlinux.h` of `image`.
-fn read_input(path: &Path, image: &str) -> Result<Input, String> {
+fn read_input(path: &Path, image: &str) -> Result<Input, CliError> {
     use probes::load::FileKind;
-    let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+    let bytes = std::fs::read(path).map_err(|e| CliError::path(path, e))?;
     match FileKind::detect(path, &bytes) {
         FileKind::Object => Ok(Input::Object(bytes)),
         FileKind::C => {
-            let (name, elf) = crate::images::read(image)?;
-            let img =
-                probes::image::GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?;
+            let (name, elf) = crate::images::read_image(image)?;
+            let img = probes::image::GuestImage::new(&name, elf)
+                .map_err(|e| CliError::input(name.as_str(), e))?;
             let opts = probes::load::LoadOptions {
                 include_dirs: vec![crate::images::vmlinux_dir(&img)?],
                 ..probes::load::LoadOptions::default()
             };
+            // clang's errors begin with the path.
             probes::load::compile_c(path, &opts)
                 .map(Input::Object)
-                .map_err(|e| e.to_string())
+                .map_err(|e| CliError::path(path, e))
         }
         FileKind::Asm => {
             let src = String::from_utf8_lossy(&bytes);
             let instrs = jit::asm::assemble(&src).map_err(|e| {
-                format!("{shown}: {e} (read as BPF assembly: it is text and not C)")
+                CliError::path(
+                    path,
+                    Noted::new(e, "read as BPF assembly: it is text and not C"),
+                )
             })?;
             jit::Program::new(instrs)
                 .map(Input::Program)
-                .map_err(|e| format!("{shown}: {e}"))
+                .map_err(|e| CliError::path(path, e))
         }
         FileKind::Bytecode => jit::Program::from_bytes(&bytes)
             .map(Input::Program)
             .map_err(|e| {
-                format!("{shown}: {e} (read as raw bytecode: it is neither an ELF object nor text)")
+                CliError::path(
+                    path,
+                    Noted::new(
+                        e,
+                        "read as raw bytecode: it is neither an ELF object nor text",
+                    ),
+                )
             }),
     }
 }
 
 /// A file that must hold one bare program (`bpf run`, `bpf asm`).
-fn load_program(path: &Path) -> Result<jit::Program, String> {
+fn load_program(path: &Path) -> Result<jit::Program, CliError> {
     match read_input(path, "teaching")? {
         Input::Program(p) => Ok(p),
         Input::Object(bytes) => {
             let shown = path.display().to_string();
-            let obj = jit::object::Object::parse(&bytes).map_err(|e| format!("{shown}: {e}"))?;
+            let obj = jit::object::Object::parse(&bytes).map_err(|e| CliError::path(path, e))?;
             match (obj.programs.as_slice(), obj.maps.is_empty()) {
                 ([p], true) => Ok(p.program.clone()),
-                (ps, _) => Err(format!(
+                (ps, _) => Err(CliError::Message(format!(
                     "{shown}: an object with {} program(s) and {} map(s); this command runs one \
                      program without maps: `bpflab bpf verify` and `bpf disasm` read objects, \
                      `bpflab trace --attach` runs them in a guest",
                     ps.len(),
                     obj.maps.len()
-                )),
+                ))),
             }
         }
     }
@@ -145,20 +155,21 @@ fn hex_to_bytes(text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Runs `prog` with the conformance suites' helpers, every access checked (the program is not
-/// verified here).
-fn execute(prog: &jit::Program, mem: &mut [u8], engine: Engine) -> Result<u64, String> {
+/// verified here). The error is the engine's own.
+fn execute(prog: &jit::Program, mem: &mut [u8], engine: Engine) -> Result<u64, Cause> {
     let helpers = jit::conformance::suite_helpers();
     if let Engine::Jit = engine {
-        let mut code =
-            jit::JitProgram::compile_checked(prog, &helpers).map_err(|e| e.to_string())?;
-        return code
-            .run_checked(mem, &[], &mut (), Some(100_000_000))
-            .map_err(|e| e.to_string());
+        let mut code = jit::JitProgram::compile_checked(prog, &helpers)?;
+        return Ok(code.run_checked(mem, &[], &mut (), Some(100_000_000))?);
     }
-    let prepared = jit::interp::Prepared::new(prog, &helpers).map_err(|e| e.to_string())?;
-    jit::interp::Interpreter::new()
-        .run_checked(&prepared, mem, &[], &mut (), Some(100_000_000))
-        .map_err(|e| e.to_string())
+    let prepared = jit::interp::Prepared::new(prog, &helpers)?;
+    Ok(jit::interp::Interpreter::new().run_checked(
+        &prepared,
+        mem,
+        &[],
+        &mut (),
+        Some(100_000_000),
+    )?)
 }
 
 /// The program type named on the command line.
@@ -258,12 +269,7 @@ fn type_hint(ty: &jit::verifier::ProgType, reason: &jit::verifier::Reason) -> Op
     }
 }
 
-fn verify_file(
-    file: &Path,
-    ty: &str,
-    log: bool,
-    image: &str,
-) -> Result<ExitCode, crate::error::CliError> {
+fn verify_file(file: &Path, ty: &str, log: bool, image: &str) -> Result<ExitCode, CliError> {
     let ty = prog_type(ty)?;
     let shown = file.display().to_string();
     let mut all_ok = true;
@@ -279,14 +285,16 @@ fn verify_file(
         Input::Object(bytes) => bytes,
     };
     {
-        let (name, elf) = crate::images::read(image)?;
-        let img = probes::image::GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?;
+        let (name, elf) = crate::images::read_image(image)?;
+        let img = probes::image::GuestImage::new(&name, elf)
+            .map_err(|e| CliError::input(name.as_str(), e))?;
         let core = |q: &jit::btf::core::CoreQuery<'_>| img.core_answer(q);
         let opts = probes::load::LoadOptions {
             core: Some(&core),
             ..probes::load::LoadOptions::default()
         };
-        let filter = probes::load::load_object(&shown, &bytes, &opts).map_err(|e| e.to_string())?;
+        let filter = probes::load::load_object(&shown, &bytes, &opts)
+            .map_err(|e| CliError::input(shown.as_str(), e))?;
         let defs: Vec<_> = filter.maps.iter().map(|m| m.def().clone()).collect();
         for p in &filter.programs {
             // Each program with its section's context: the exact one when its point resolves
@@ -316,7 +324,7 @@ fn verify_file(
     })
 }
 
-pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, crate::error::CliError> {
+pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, CliError> {
     match cmd {
         BpfCmd::Verify {
             file,
@@ -326,8 +334,7 @@ pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, crate::error::CliError> {
         } => return verify_file(&file, &ty, log, &image),
         BpfCmd::Asm { file, output } => {
             let prog = load_program(&file)?;
-            std::fs::write(&output, prog.to_bytes())
-                .map_err(|e| format!("{}: {e}", output.display()))?;
+            std::fs::write(&output, prog.to_bytes()).map_err(|e| CliError::path(&output, e))?;
         }
         BpfCmd::Disasm { file } => {
             let bytes = match read_input(&file, "teaching")? {
@@ -339,10 +346,8 @@ pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, crate::error::CliError> {
             };
             // Every program of a clang object, linked, with its C source lines.
             let shown = file.display().to_string();
-            let obj = jit::object::Object::parse(&bytes).map_err(|e| {
-                crate::error::elf_truncation(&shown, &bytes)
-                    .map_or_else(|| format!("{shown}: {e}"), |t| t.to_string())
-            })?;
+            let obj = jit::object::Object::parse(&bytes)
+                .map_err(|e| crate::images::image_error(&shown, &bytes, e))?;
             for p in &obj.programs {
                 println!("{} ({}):", p.name, p.section);
                 let listing = jit::disasm::listing(p.program.instrs());
@@ -363,12 +368,13 @@ pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, crate::error::CliError> {
         BpfCmd::Run { file, mem, engine } => {
             let prog = load_program(&file)?;
             let mut memory = match mem {
-                Some(p) => hex_to_bytes(
-                    &std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?,
-                )?,
+                Some(p) => {
+                    hex_to_bytes(&std::fs::read_to_string(&p).map_err(|e| CliError::path(&p, e))?)?
+                }
                 None => Vec::new(),
             };
-            println!("{:#x}", execute(&prog, &mut memory, engine)?);
+            let r0 = execute(&prog, &mut memory, engine).map_err(|e| CliError::path(&file, e))?;
+            println!("{r0:#x}");
         }
         BpfCmd::ConformancePlugin {
             memory,
@@ -381,18 +387,18 @@ pub fn bpf(cmd: BpfCmd) -> Result<ExitCode, crate::error::CliError> {
             } else {
                 Engine::Jit
             };
-            let text = match program {
-                Some(p) => p,
+            let (text, from) = match program {
+                Some(p) => (p, "--program"),
                 None => {
                     let mut s = String::new();
                     std::io::stdin()
                         .read_to_string(&mut s)
-                        .map_err(|e| format!("stdin: {e}"))?;
-                    s
+                        .map_err(|e| CliError::input("stdin", e))?;
+                    (s, "stdin")
                 }
             };
-            let prog =
-                jit::Program::from_bytes(&hex_to_bytes(&text)?).map_err(|e| e.to_string())?;
+            let prog = jit::Program::from_bytes(&hex_to_bytes(&text)?)
+                .map_err(|e| CliError::input(from, e))?;
             let mut mem = hex_to_bytes(memory.as_deref().unwrap_or(""))?;
             // The suite expects a program reading a register nothing wrote to be refused
             // (negative/error.data), as the kernel's loader does; the checked engines would run

@@ -4,6 +4,7 @@
 //! Makefile) from the source tree bpflab was built from; the Linux build installs what it needs
 //! from Debian and caches its output outside git (see `guest-images/linux/build.sh`).
 
+use crate::error::CliError;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
@@ -89,7 +90,7 @@ fn source_tree() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-pub fn image(cmd: ImageCmd) -> Result<ExitCode, crate::error::CliError> {
+pub fn image(cmd: ImageCmd) -> Result<ExitCode, CliError> {
     match cmd {
         ImageCmd::Build { which, out } => {
             let status = match which.as_str() {
@@ -99,8 +100,7 @@ pub fn image(cmd: ImageCmd) -> Result<ExitCode, crate::error::CliError> {
                     .status(),
                 "teaching" => {
                     let out = out.unwrap_or_else(|| "teaching-build".into());
-                    let abs =
-                        std::path::absolute(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+                    let abs = std::path::absolute(&out).map_err(|e| CliError::path(&out, e))?;
                     let st = Command::new("make")
                         .arg("-C")
                         .arg(source_tree().join("guest-images/teaching"))
@@ -117,7 +117,7 @@ pub fn image(cmd: ImageCmd) -> Result<ExitCode, crate::error::CliError> {
                     )
                 }
             }
-            .map_err(|e| format!("cannot run the {which} build: {e}"))?;
+            .map_err(|e| CliError::input(format!("cannot run the {which} build"), e))?;
             Ok(if status.success() {
                 ExitCode::SUCCESS
             } else {
@@ -130,8 +130,8 @@ pub fn image(cmd: ImageCmd) -> Result<ExitCode, crate::error::CliError> {
             let size = bytes.len();
             let kernel = emu::KernelImage::parse(&name, bytes.clone())
                 .map_err(|e| crate::images::image_error(&name, &bytes, e))?;
-            let img =
-                probes::image::GuestImage::new(&name, bytes).map_err(|e| format!("{name}: {e}"))?;
+            let img = probes::image::GuestImage::new(&name, bytes)
+                .map_err(|e| CliError::input(name.as_str(), e))?;
             println!("image       {name} ({:.1} MB)", size as f64 / 1e6);
             println!("protocol    {:?}", kernel.protocol());
             println!("symbols     {}", img.symbols().len());
@@ -179,11 +179,9 @@ pub fn image(cmd: ImageCmd) -> Result<ExitCode, crate::error::CliError> {
             }
             if let Some(dir) = manifest_dir(&image) {
                 let path = dir.join("manifest");
-                let text = std::fs::read_to_string(&path).map_err(|source| {
-                    crate::error::CliError::Read {
-                        path: path.clone(),
-                        source,
-                    }
+                let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read {
+                    path: path.clone(),
+                    source,
                 })?;
                 println!("built from  {}", path.display());
                 for line in text.lines() {

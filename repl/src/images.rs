@@ -12,18 +12,15 @@ use std::sync::{Mutex, OnceLock};
 pub static TEACHING_ELF: &[u8] = include_bytes!(env!("BPFLAB_TEACHING_ELF"));
 
 /// The built Linux image's directory.
-pub fn linux_dir() -> Result<PathBuf, String> {
+pub fn linux_dir() -> Result<PathBuf, CliError> {
     emu::loader::linux::image_dir()
         .filter(|d| d.join("vmlinux").is_file())
-        .ok_or_else(|| "no Linux image built yet: run `bpflab image build linux`".to_string())
+        .ok_or_else(|| {
+            CliError::Message("no Linux image built yet: run `bpflab image build linux`".into())
+        })
 }
 
 /// The image's name and kernel ELF bytes: `teaching`, `linux` or a path.
-pub fn read(image: &str) -> Result<(String, Vec<u8>), String> {
-    read_image(image).map_err(|e| e.chain())
-}
-
-/// [`read`], with a typed error.
 pub fn read_image(image: &str) -> Result<(String, Vec<u8>), CliError> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|source| CliError::Read {
@@ -55,8 +52,7 @@ fn unknown_image(image: &str) -> String {
 /// Why `bytes` (the image `name`) did not parse: its truncation if that is the reason, else
 /// `e`.
 pub fn image_error(name: &str, bytes: &[u8], e: impl Into<crate::error::Cause>) -> CliError {
-    crate::error::elf_truncation(name, bytes)
-        .unwrap_or_else(|| CliError::Message(e.into().to_string()))
+    crate::error::elf_truncation(name, bytes).unwrap_or_else(|| CliError::input(name, e))
 }
 
 /// The command-line options that choose and boot a guest (shared by `boot`, `trace`, `repl`).
@@ -164,8 +160,8 @@ pub fn boot(opts: &BootOptions<'_>) -> Result<Booted, CliError> {
     }
     .map_err(|e| CliError::input(name.clone(), e))?;
     if let Some(p) = opts.input {
-        let script =
-            emu::InputScript::from_file(p).map_err(|e| CliError::Message(e.to_string()))?;
+        // The script's errors begin with its path (`FILE:LINE: ...`).
+        let script = emu::InputScript::from_file(p).map_err(|e| CliError::path(p, e))?;
         machine.set_input(emu::InputSource::Script(script));
     } else if opts.stdin || (opts.terminal_input && linux && std::io::stdin().is_terminal()) {
         machine.set_input(emu::InputSource::stream(std::io::stdin()));
@@ -198,7 +194,7 @@ static CURRENT: OnceLock<Mutex<Option<emu::StopHandle>>> = OnceLock::new();
 pub fn run_interruptible(
     m: &mut emu::Machine,
     limits: emu::Limits,
-) -> Result<emu::StopReason, String> {
+) -> Result<emu::StopReason, CliError> {
     let slot = CURRENT.get_or_init(|| {
         // A failure to install the handler only loses the graceful stop.
         let _ = ctrlc::set_handler(|| {
@@ -222,7 +218,7 @@ pub fn run_interruptible(
 
 /// The directory holding the image's `vmlinux.h`, written once into the user's cache (keyed
 /// by the xxh3 of the image's bytes, the project's one hash) for `.c` filters to include.
-pub fn vmlinux_dir(img: &probes::image::GuestImage) -> Result<PathBuf, String> {
+pub fn vmlinux_dir(img: &probes::image::GuestImage) -> Result<PathBuf, CliError> {
     let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
     let dir = base
         .join("bpflab/vmlinux")
@@ -235,11 +231,11 @@ pub fn vmlinux_dir(img: &probes::image::GuestImage) -> Result<PathBuf, String> {
         ));
         let text = img
             .vmlinux_h()
-            .map_err(|e| format!("{}: cannot write vmlinux.h: {e}", img.name()))?;
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            .map_err(|e| CliError::input(format!("{}: cannot write vmlinux.h", img.name()), e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| CliError::path(&dir, e))?;
         let tmp = dir.join(format!("vmlinux.h.{}", std::process::id()));
-        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &file).map_err(|e| format!("{}: {e}", file.display()))?;
+        std::fs::write(&tmp, text).map_err(|e| CliError::path(&tmp, e))?;
+        std::fs::rename(&tmp, &file).map_err(|e| CliError::path(&file, e))?;
     }
     Ok(dir)
 }

@@ -8,7 +8,7 @@
 //! recording cleanly at that point.
 
 use crate::args::{parse_duration, parse_period};
-use crate::error::CliError;
+use crate::error::{CliError, Noted};
 use crate::images;
 use emu::record::{FileIdentity, Header, ImageIdentity, RecordedConfig, Recorder, SnapshotBlob};
 use std::io::IsTerminal;
@@ -51,14 +51,14 @@ fn ns(d: Duration) -> u64 {
 /// Path of the image file `image` names, if it is a file.
 /// Where the image lives, for the header: built-in images are found by name on any machine,
 /// so their host paths are not recorded.
-fn image_path(image: &str) -> Result<Option<PathBuf>, String> {
+fn image_path(image: &str) -> Result<Option<PathBuf>, CliError> {
     Ok(match image {
         "teaching" | "linux" => None,
         p => Some(std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p))),
     })
 }
 
-fn setup(g: &images::GuestArgs, booted: &images::Booted) -> Result<GuestSetup, String> {
+fn setup(g: &images::GuestArgs, booted: &images::Booted) -> Result<GuestSetup, CliError> {
     let path = image_path(&g.image)?;
     let header_image = ImageIdentity::of(&booted.name, path.as_deref(), &booted.elf);
     let linux = booted
@@ -77,7 +77,7 @@ fn setup(g: &images::GuestArgs, booted: &images::Booted) -> Result<GuestSetup, S
     };
     let initrd = match initrd_path {
         Some((p, shown)) => {
-            let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let bytes = std::fs::read(&p).map_err(|e| CliError::path(&p, e))?;
             Some(FileIdentity {
                 path: shown.unwrap_or_else(|| p.display().to_string()),
                 size: bytes.len() as u64,
@@ -107,7 +107,7 @@ fn human(bytes: u64) -> String {
     }
 }
 
-pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
+pub fn record(a: RecordArgs) -> Result<ExitCode, CliError> {
     if a.output.is_dir() {
         return Err(CliError::Message(format!(
             "-o {}: is a directory; give the recording a file name, e.g. {}",
@@ -141,8 +141,8 @@ pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
     }
     let linux = setup.config.kind == "linux";
     let input = if let Some(p) = &a.guest.input {
-        let script =
-            emu::InputScript::from_file(p).map_err(|e| CliError::Message(e.to_string()))?;
+        // The script's errors begin with its path (`FILE:LINE: ...`).
+        let script = emu::InputScript::from_file(p).map_err(|e| CliError::path(p, e))?;
         m.set_input(emu::InputSource::Script(script));
         format!("script {}", p.display())
     } else if a.guest.stdin || (linux && std::io::stdin().is_terminal()) {
@@ -158,9 +158,9 @@ pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
         checkpoint_interval_ns: ns(a.checkpoint_every).max(1),
         input,
     };
-    // The recorder's errors name the file they are about.
+    // The recorder's errors are about the recording (most name the file they write).
     let recorder = Recorder::start(&m, &a.output, &header, snapshot.as_ref())
-        .map_err(|e| CliError::Message(e.to_string()))?;
+        .map_err(|e| CliError::path(&a.output, e))?;
     eprintln!(
         "bpflab: recording {} to {} (checkpoint every {:?})",
         header.image.name,
@@ -173,7 +173,7 @@ pub fn record(a: RecordArgs) -> Result<ExitCode, crate::error::CliError> {
         .run(&mut m, Some(ns(duration)), &mut |m, limits| {
             images::run_interruptible(m, limits).unwrap_or(emu::StopReason::HostRequest)
         })
-        .map_err(|e| CliError::Message(e.to_string()))?;
+        .map_err(|e| CliError::path(&a.output, e))?;
     drop(progress);
     if summary.reason.is_crash() {
         eprintln!("{}", m.report(&summary.reason));
@@ -236,38 +236,42 @@ pub(crate) fn boot_recorded(
     header: &Header,
     image_override: Option<&str>,
     file: &Path,
-) -> Result<images::Booted, String> {
+) -> Result<images::Booted, CliError> {
     let wanted = &header.image;
     let (name, elf) = match image_override {
-        Some(i) => images::read(i)?,
-        None => {
-            match wanted.name.as_str() {
-                "teaching" | "linux" => images::read(&wanted.name)?,
-                other => {
-                    let p = wanted.path.as_deref().unwrap_or(other);
-                    images::read(p).map_err(|e| {
-                    format!("{e} (the image {file} was recorded with; give its new place with --image)", file = file.display())
+        Some(i) => images::read_image(i)?,
+        None => match wanted.name.as_str() {
+            "teaching" | "linux" => images::read_image(&wanted.name)?,
+            other => {
+                let p = wanted.path.as_deref().unwrap_or(other);
+                images::read_image(p).map_err(|e| {
+                    let note = format!(
+                        "the image {} was recorded with; give its new place with --image",
+                        file.display()
+                    );
+                    CliError::input(p, Noted::new(e, note))
                 })?
-                }
             }
-        }
+        },
     };
     let hash = emu::record::hash128_hex(&elf);
     if hash != wanted.hash {
-        return Err(format!(
+        return Err(CliError::Message(format!(
             "{}: recorded with image '{}' (xxh3 {}), but '{}' is a different image (xxh3 {})",
             file.display(),
             wanted.name,
             wanted.hash,
             name,
             hash
-        ));
+        )));
     }
     let elf = std::sync::Arc::new(elf);
-    let kernel = emu::KernelImage::parse(&name, elf.clone()).map_err(|e| e.to_string())?;
+    // The loader's errors begin with the image's name.
+    let kernel = emu::KernelImage::parse(&name, elf.clone())
+        .map_err(|e| CliError::input(name.as_str(), e))?;
     let cfg = &header.config;
     let mem_bytes = usize::try_from(cfg.mem_bytes)
-        .map_err(|_| format!("{}: guest RAM too large", file.display()))?;
+        .map_err(|_| CliError::Message(format!("{}: guest RAM too large", file.display())))?;
     let config = emu::MachineConfig {
         mem_bytes,
         cmdline: cfg.cmdline.clone(),
@@ -276,33 +280,34 @@ pub(crate) fn boot_recorded(
         (Some(rd), kind) => {
             let path = recorded_file(&rd.path, kind);
             let bytes = std::fs::read(&path).map_err(|e| {
-                format!(
-                    "{}: the recording's initrd {}: {e}",
+                let what = format!(
+                    "{}: the recording's initrd {}",
                     file.display(),
                     path.display()
-                )
+                );
+                CliError::input(what, e)
             })?;
             let h = emu::record::hash128_hex(&bytes);
             if h != rd.hash {
-                return Err(format!(
+                return Err(CliError::Message(format!(
                     "{}: the initrd {} changed since the recording (xxh3 {h}, recorded {})",
                     file.display(),
                     rd.path,
                     rd.hash
-                ));
+                )));
             }
             emu::Machine::boot_linux(&config, kernel, Some(&bytes))
         }
         (None, "linux") => emu::Machine::boot_linux(&config, kernel, None),
         (None, "bpflab") => emu::Machine::boot_image(&config, kernel),
         (None, other) => {
-            return Err(format!(
+            return Err(CliError::Message(format!(
                 "{}: unknown machine kind '{other}'",
                 file.display()
-            ))
+            )))
         }
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| CliError::input(name.as_str(), e))?;
     Ok(images::Booted {
         machine,
         name,

@@ -3,6 +3,7 @@
 //! checkpoint that differs, what differs, and the last probe hits before it.
 //! `bpflab replay --info FILE` describes a recording.
 
+use crate::error::CliError;
 use emu::record::{self, Recording, Until};
 use probes::image::GuestImage;
 use probes::tracer::Tracer;
@@ -52,13 +53,13 @@ fn parse_until(s: &str) -> Result<Until, String> {
     Ok(Until::Time(ns))
 }
 
-pub fn replay(a: ReplayArgs) -> Result<ExitCode, crate::error::CliError> {
+pub fn replay(a: ReplayArgs) -> Result<ExitCode, CliError> {
     let rec = record::read_file(&a.file).map_err(|e| match e {
-        record::RecordError::Io { path, source } => crate::error::CliError::Read {
+        record::RecordError::Io { path, source } => CliError::Read {
             path: path.into(),
             source,
         },
-        e => crate::error::CliError::input(a.file.display().to_string(), e),
+        e => CliError::path(&a.file, e),
     })?;
     if a.info {
         print_info(&a.file, &rec, a.json);
@@ -80,7 +81,7 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode, crate::error::CliError> {
         elf,
         ..
     } = crate::record::boot_recorded(&rec.header, a.image.as_deref(), &a.file)?;
-    let img = Rc::new(GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?);
+    let img = Rc::new(GuestImage::new(&name, elf).map_err(|e| CliError::input(name.as_str(), e))?);
     if a.console {
         m.set_console_sink(Some(emu::stdout_sink()));
     }
@@ -119,7 +120,7 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode, crate::error::CliError> {
     let outcome = record::replay(&rec, &mut m, until.unwrap_or_default(), &mut |m, l| {
         crate::images::run_interruptible(m, l).unwrap_or(emu::StopReason::HostRequest)
     })
-    .map_err(|e| format!("{}: {e}", a.file.display()))?;
+    .map_err(|e| CliError::path(&a.file, e))?;
     drop(progress);
     let host = started.elapsed();
     if outcome.reason.is_crash() {

@@ -3,6 +3,7 @@
 //! statistics and the filters' maps, bpftrace style, when the guest stops.
 
 use crate::args::parse_duration;
+use crate::error::CliError;
 use crate::mapfmt;
 use probes::image::GuestImage;
 use probes::load::{load_file, LoadOptions};
@@ -74,14 +75,14 @@ fn parse_attach(arg: &str) -> Result<AttachArg, String> {
     })
 }
 
-pub fn trace(a: TraceArgs) -> Result<ExitCode, crate::error::CliError> {
+pub fn trace(a: TraceArgs) -> Result<ExitCode, CliError> {
     let crate::images::Booted {
         machine: mut m,
         name,
         elf,
         ..
     } = crate::images::boot(&a.guest.options())?;
-    let img = Rc::new(GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?);
+    let img = Rc::new(GuestImage::new(&name, elf).map_err(|e| CliError::input(name.as_str(), e))?);
     if a.console {
         m.set_console_sink(Some(emu::stdout_sink()));
     }
@@ -135,11 +136,11 @@ pub(crate) fn attach_all(
     img: &Rc<GuestImage>,
     attach: &[String],
     unverified: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let args: Vec<AttachArg> = attach
         .iter()
         .map(|s| parse_attach(s))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, String>>()?;
     let include_dirs = if args
         .iter()
         .any(|x| x.file.extension().is_some_and(|e| e == "c"))
@@ -159,9 +160,9 @@ pub(crate) fn attach_all(
         if let Some(p) = &arg.point {
             probes::point::Point::parse(p)
                 .and_then(|pt| pt.resolve(img))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| CliError::input(p.as_str(), e))?;
         }
-        let filter = load_file(&arg.file, &opts).map_err(|e| e.to_string())?;
+        let filter = load_file(&arg.file, &opts).map_err(|e| CliError::path(&arg.file, e))?;
         let attached = probes::plan::attach_filter(
             tracer,
             m,
@@ -170,7 +171,7 @@ pub(crate) fn attach_all(
             arg.program.as_deref(),
             unverified,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CliError::path(&arg.file, e))?;
         for w in attached.warnings {
             eprintln!("bpflab: warning: {w}");
         }

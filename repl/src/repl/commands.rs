@@ -707,7 +707,7 @@ fn source(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
         return Err(inv.usage("missing the script file"));
     }
     let path = inv.rest;
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| ReplError::context(path, e))?;
     let depth = SOURCE_DEPTH.with(|d| d.get());
     if depth >= MAX_SOURCE_DEPTH {
         return super::fail(format!(

@@ -431,7 +431,7 @@ mod tests {
 
     #[test]
     fn attach_points_complete_by_kind() {
-        let (name, elf) = crate::images::read("teaching").expect("embedded image");
+        let (name, elf) = crate::images::read_image("teaching").expect("embedded image");
         let image = Rc::new(GuestImage::new(&name, elf).expect("image"));
         let h = ReplHelper::new(image, Rc::default(), false);
         let kinds = h.points("tr");

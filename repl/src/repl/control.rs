@@ -51,7 +51,7 @@ pub fn brk(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError> {
         }
         Err(e) => match super::inspect::address(s, spec) {
             Ok(a) => vec![(a, s.image.symbols().format_addr(a).unwrap_or_default())],
-            Err(_) => return fail(e.to_string()),
+            Err(_) => return Err(ReplError::lib(e)),
         },
     };
     let mut out = String::new();
@@ -356,7 +356,7 @@ pub fn snapshot(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplErr
     let snap = s
         .machine
         .snapshot()
-        .map_err(|e| ReplError::Failed(format!("cannot snapshot: {e}")))?;
+        .map_err(|e| ReplError::context("cannot snapshot", e))?;
     let saved = Saved {
         snapshot: snap,
         now_ns: s.machine.now_ns(),
@@ -394,7 +394,7 @@ pub fn restore(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplErro
     };
     s.machine
         .restore(&saved.snapshot)
-        .map_err(|e| ReplError::Failed(format!("cannot restore '{name}': {e}")))?;
+        .map_err(|e| ReplError::context(format!("cannot restore '{name}'"), e))?;
     s.last_stop = saved.last_stop.clone();
     s.set_panic(saved.panic.clone());
     s.forget_hook_stop();

@@ -7,6 +7,7 @@ use super::commands::execute;
 use super::complete::{needs_more, ReplHelper};
 use super::session::Session;
 use super::ReplError;
+use crate::error::CliError;
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{CompletionType, Config, Editor};
@@ -114,15 +115,15 @@ fn history_path() -> Option<std::path::PathBuf> {
 }
 
 /// The interactive loop.
-pub fn interactive(s: &mut Session) -> Result<ExitCode, String> {
+pub fn interactive(s: &mut Session) -> Result<ExitCode, CliError> {
     let config = Config::builder()
         .completion_type(CompletionType::List)
         .auto_add_history(false)
         .max_history_size(10_000)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| CliError::input("line editor", e))?
         .build();
     let mut rl: Editor<ReplHelper, DefaultHistory> =
-        Editor::with_config(config).map_err(|e| format!("line editor: {e}"))?;
+        Editor::with_config(config).map_err(|e| CliError::input("line editor", e))?;
     rl.set_helper(Some(ReplHelper::new(
         s.image.clone(),
         s.shared.clone(),
@@ -156,7 +157,7 @@ pub fn interactive(s: &mut Session) -> Result<ExitCode, String> {
                 println!("^C (Ctrl-D or 'quit' leaves)");
             }
             Err(ReadlineError::Eof) => break,
-            Err(e) => return Err(format!("line editor: {e}")),
+            Err(e) => return Err(CliError::input("line editor", e)),
         }
     }
     Ok(ExitCode::SUCCESS)

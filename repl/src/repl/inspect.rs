@@ -155,8 +155,8 @@ pub fn ptype(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError>
     let db = s
         .image
         .types()
-        .map_err(|e| format!("{}: {e}", s.image.name()))?;
-    let ty_err = |e: probes::types::TypeError| ReplError::Failed(e.to_string());
+        .map_err(|e| ReplError::context(s.image.name(), e))?;
+    let ty_err = |e: probes::types::TypeError| ReplError::lib(e);
     let looks_like_type = q.starts_with("struct ")
         || q.starts_with("union ")
         || q.starts_with("enum ")
@@ -194,7 +194,7 @@ pub fn ptype(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError>
 
 /// `type = NAME`, then the layout of the struct it is (or points to).
 fn describe_type(s: &Session, ty: &CType) -> Result<String, ReplError> {
-    let db = s.image.types().map_err(|e| e.to_string())?;
+    let db = s.image.types().map_err(ReplError::lib)?;
     let mut out = format!("type = {}", s.style.ty(&type_name(&s.image, ty)));
     if let Ok(size) = expr::size_of(&s.image, ty) {
         out.push_str(&format!("  ({size} bytes)"));
@@ -205,7 +205,7 @@ fn describe_type(s: &Session, ty: &CType) -> Result<String, ReplError> {
         match shape(&s.image, &target)? {
             Shape::Ptr(t) | Shape::Array(t, _) => target = t,
             Shape::Struct(id) | Shape::Union(id) => {
-                out.push_str(&db.format_pahole(id).map_err(|e| e.to_string())?);
+                out.push_str(&db.format_pahole(id).map_err(ReplError::lib)?);
                 break;
             }
             Shape::Enum { values, .. } => {

@@ -37,6 +37,7 @@ pub mod session;
 pub mod style;
 pub mod tty;
 
+use crate::error::{Cause, CliError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -81,6 +82,40 @@ pub enum ReplError {
     /// A command that could not do what it was asked.
     #[error("{0}")]
     Failed(String),
+    /// A library's error, kept as the source. Its text is the message, after `context` (what
+    /// was being done, when the error does not say it) and ": ".
+    #[error("{}{source}", if context.is_empty() { String::new() } else { format!("{context}: ") })]
+    Lib {
+        /// What was being done (`cannot snapshot`), or empty.
+        context: String,
+        /// The library's error.
+        #[source]
+        source: Cause,
+    },
+    /// An error of the CLI's own code (an image's `vmlinux.h`...): its whole chain.
+    #[error("{}", .0.chain())]
+    Cli(#[from] CliError),
+    /// A failure whose text `log` shows again (loading a filter), saying so.
+    #[error("{0}\n('log' shows this again)")]
+    Logged(#[source] Box<ReplError>),
+}
+
+impl ReplError {
+    /// A library's error as the whole message, kept as the source.
+    pub fn lib(source: impl Into<Cause>) -> Self {
+        ReplError::Lib {
+            context: String::new(),
+            source: source.into(),
+        }
+    }
+
+    /// `{context}: {source}`, `source` kept as the source.
+    pub fn context(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        ReplError::Lib {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
 }
 
 impl From<String> for ReplError {
@@ -91,7 +126,7 @@ impl From<String> for ReplError {
 
 impl From<expr::EvalError> for ReplError {
     fn from(e: expr::EvalError) -> Self {
-        ReplError::Failed(e.to_string())
+        ReplError::lib(e)
     }
 }
 
@@ -101,13 +136,13 @@ pub fn fail<T>(msg: impl Into<String>) -> Result<T, ReplError> {
 }
 
 /// `bpflab repl`.
-pub fn repl(args: ReplArgs) -> Result<ExitCode, String> {
+pub fn repl(args: ReplArgs) -> Result<ExitCode, CliError> {
     if args.guest.stdin {
-        return Err(
+        return Err(CliError::Message(
             "repl: --stdin: the REPL reads its commands from stdin; its 'tty' command \
                     connects your terminal to the guest's console"
                 .into(),
-        );
+        ));
     }
     let interactive = args.batch.is_none() && front::stdin_is_terminal();
     // Colours on a terminal, unless NO_COLOR is set (https://no-color.org).
@@ -121,15 +156,16 @@ pub fn repl(args: ReplArgs) -> Result<ExitCode, String> {
     }
     // The REPL owns the terminal: the guest's console reads it only through 'tty'.
     opts.terminal_input = false;
-    let booted = crate::images::boot(&opts).map_err(|e| e.chain())?;
+    let booted = crate::images::boot(&opts)?;
     let mut session = session::Session::new(booted, style)?;
     if args.realtime {
-        session.set_realtime(true).map_err(|e| e.to_string())?;
+        session
+            .set_realtime(true)
+            .map_err(|e| CliError::input("--realtime", e))?;
     }
     match &args.batch {
         Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| CliError::path(path, e))?;
             Ok(front::batch(
                 &mut session,
                 &text,
@@ -141,7 +177,7 @@ pub fn repl(args: ReplArgs) -> Result<ExitCode, String> {
         None => {
             let mut text = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .map_err(|e| format!("stdin: {e}"))?;
+                .map_err(|e| CliError::input("stdin", e))?;
             Ok(front::batch(
                 &mut session,
                 &text,
@@ -149,5 +185,38 @@ pub fn repl(args: ReplArgs) -> Result<ExitCode, String> {
                 args.echo,
             ))
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn library_errors_keep_their_text_and_their_source() {
+        let load = probes::load::load_asm("<inline>", "bogus %r0\n")
+            .err()
+            .unwrap();
+        let flat = load.to_string();
+        let e = ReplError::lib(load);
+        assert_eq!(e.to_string(), flat);
+        assert!(e
+            .source()
+            .and_then(|c| c.downcast_ref::<probes::load::LoadError>())
+            .is_some());
+        let logged = ReplError::Logged(Box::new(e));
+        assert_eq!(
+            logged.to_string(),
+            format!("{flat}\n('log' shows this again)")
+        );
+        assert!(logged.source().and_then(|e| e.source()).is_some());
+        let e = ReplError::context("cannot reboot", std::io::Error::from_raw_os_error(5));
+        assert_eq!(
+            e.to_string(),
+            "cannot reboot: Input/output error (os error 5)"
+        );
+        assert!(e.source().is_some());
     }
 }

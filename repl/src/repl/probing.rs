@@ -25,15 +25,16 @@ fn split_program(arg: &str) -> Result<(PathBuf, Option<String>), String> {
 }
 
 /// Loads what `attach` names: a file or an inline `{ ... }` block.
-fn load(s: &Session, program: &str) -> Result<(Filter, Option<String>), String> {
+fn load(s: &Session, program: &str) -> Result<(Filter, Option<String>), ReplError> {
     if let Some(body) = program.strip_prefix('{') {
         let body = body
             .trim_end()
             .strip_suffix('}')
-            .ok_or("the inline program does not end with '}'")?;
+            .ok_or_else(|| ReplError::Failed("the inline program does not end with '}'".into()))?;
+        // The loader's errors begin with the filter's name (`<inline>: line 2: ...`).
         return load_asm("<inline>", body)
             .map(|f| (f, None))
-            .map_err(|e| e.to_string());
+            .map_err(ReplError::lib);
     }
     let (path, prog) = split_program(program)?;
     let include_dirs = if path.extension().is_some_and(|e| e == "c") {
@@ -48,7 +49,7 @@ fn load(s: &Session, program: &str) -> Result<(Filter, Option<String>), String> 
         core: Some(&core),
         ..LoadOptions::default()
     };
-    let filter = load_file(&path, &opts).map_err(|e| e.to_string())?;
+    let filter = load_file(&path, &opts).map_err(ReplError::lib)?;
     Ok((filter, prog))
 }
 
@@ -65,7 +66,7 @@ pub fn attach(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError
         Ok(x) => x,
         Err(e) => {
             s.log = format!("{e}\n");
-            return fail(format!("{e}\n('log' shows this again)"));
+            return Err(ReplError::Logged(Box::new(e)));
         }
     };
     let origin = filter.origin.clone();
@@ -81,7 +82,7 @@ pub fn attach(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError
         Ok(a) => a,
         Err(e) => {
             s.log = format!("{e}\n");
-            return fail(e.to_string());
+            return Err(ReplError::lib(e));
         }
     };
     s.filters.push(LoadedFilter {
@@ -143,7 +144,7 @@ pub fn detach(s: &mut Session, inv: &Invocation<'_>) -> Result<String, ReplError
     for id in &ids {
         s.tracer
             .detach(&mut s.machine, *id)
-            .map_err(|e| e.to_string())?;
+            .map_err(ReplError::lib)?;
     }
     Ok(format!("detached {} probe(s)\n", ids.len()))
 }

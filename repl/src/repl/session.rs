@@ -7,6 +7,7 @@
 
 use super::style::Style;
 use super::{fail, ReplError};
+use crate::error::CliError;
 use emu::{HookId, Limits, Machine, Snapshot, StopReason};
 use probes::image::GuestImage;
 use probes::tracer::Tracer;
@@ -120,18 +121,19 @@ pub fn is_final(r: &StopReason) -> bool {
 
 impl Session {
     /// A session over a guest booted and stopped at its first instruction.
-    pub fn new(booted: crate::images::Booted, style: Style) -> Result<Session, String> {
+    pub fn new(booted: crate::images::Booted, style: Style) -> Result<Session, CliError> {
         let crate::images::Booted {
             mut machine,
             name,
             elf,
             cmdline,
         } = booted;
-        let img = Rc::new(GuestImage::new(&name, elf).map_err(|e| format!("{name}: {e}"))?);
+        let img =
+            Rc::new(GuestImage::new(&name, elf).map_err(|e| CliError::input(name.as_str(), e))?);
         let panic_watch = probes::panic::PanicWatch::install(&mut machine, &img);
-        let boot_state = machine
-            .snapshot()
-            .map_err(|e| format!("{name}: cannot snapshot the booted machine: {e}"))?;
+        let boot_state = machine.snapshot().map_err(|e| {
+            CliError::input(format!("{name}: cannot snapshot the booted machine"), e)
+        })?;
         let console_at_line_start = Rc::new(Cell::new(true));
         let at_start = console_at_line_start.clone();
         machine.set_console_sink(Some(Box::new(move |b: &[u8]| {
@@ -209,7 +211,7 @@ impl Session {
     pub fn reboot(&mut self) -> Result<(), ReplError> {
         self.machine
             .restore(&self.boot_state)
-            .map_err(|e| ReplError::Failed(format!("cannot reboot: {e}")))?;
+            .map_err(|e| ReplError::context("cannot reboot", e))?;
         self.machine.take_console();
         self.last_stop = None;
         self.set_panic(None);

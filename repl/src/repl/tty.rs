@@ -80,12 +80,12 @@ impl RawMode {
     fn enter() -> Result<RawMode, ReplError> {
         let stdin = std::io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd())
-            .map_err(|e| ReplError::Failed(format!("tty: cannot read the terminal's mode: {e}")))?;
+            .map_err(|e| ReplError::context("tty: cannot read the terminal's mode", e))?;
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
         raw.output_flags |= OutputFlags::OPOST | OutputFlags::ONLCR;
         termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)
-            .map_err(|e| ReplError::Failed(format!("tty: cannot make the terminal raw: {e}")))?;
+            .map_err(|e| ReplError::context("tty: cannot make the terminal raw", e))?;
         Ok(RawMode { saved })
     }
 }
