@@ -42,6 +42,9 @@ pub struct ReplayArgs {
     /// Run programs the verifier rejects, checked (as for `bpflab trace`).
     #[arg(long)]
     unverified: bool,
+    /// `MAP=N`: a map's max_entries (as for `bpflab trace`). Repeatable.
+    #[arg(long = "map-size", value_parser = crate::trace::parse_map_size)]
+    map_sizes: Vec<(String, u32)>,
 }
 
 fn parse_until(s: &str) -> Result<Until, String> {
@@ -101,7 +104,14 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode, CliError> {
             }
             k.push_back(e.to_text());
         })));
-    crate::trace::attach_all(&mut tracer, &mut m, &img, &a.attach, a.unverified)?;
+    crate::trace::attach_all(
+        &mut tracer,
+        &mut m,
+        &img,
+        &a.attach,
+        &a.map_sizes,
+        a.unverified,
+    )?;
     if !json {
         eprintln!(
             "bpflab: {} probe(s) attached to {}; replaying {} ({} checkpoints)",

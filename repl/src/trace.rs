@@ -40,6 +40,25 @@ pub struct TraceArgs {
     /// learning what the verifier refuses; never needed for correct programs).
     #[arg(long)]
     unverified: bool,
+    /// `MAP=N`: the map's max_entries, as a tool's user space sets it before loading (a map
+    /// with max_entries 0 needs one). Repeatable.
+    #[arg(long = "map-size", value_parser = parse_map_size)]
+    map_sizes: Vec<(String, u32)>,
+}
+
+/// `MAP=N`.
+pub(crate) fn parse_map_size(s: &str) -> Result<(String, u32), String> {
+    let (name, n) = s
+        .split_once('=')
+        .filter(|(name, _)| !name.is_empty())
+        .ok_or_else(|| format!("'{s}': expected MAP=N, e.g. stackmap=1024"))?;
+    match n.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok((name.to_string(), n)),
+        _ => Err(format!(
+            "'{s}': the size must be a whole number from 1 to {}",
+            u32::MAX
+        )),
+    }
 }
 
 /// `POINT=FILE[:PROGRAM]` or `FILE[:PROGRAM]`.
@@ -58,21 +77,26 @@ fn parse_attach(arg: &str) -> Result<AttachArg, String> {
     if rest.is_empty() {
         return Err(format!("--attach '{arg}': missing the filter file"));
     }
-    let (file, program) = if Path::new(rest).exists() {
-        (rest.to_string(), None)
-    } else {
-        match rest.rsplit_once(':') {
-            Some((f, p)) if !p.contains('/') && Path::new(f).exists() => {
-                (f.to_string(), Some(p.to_string()))
-            }
-            _ => return Err(format!("{rest}: no such file")),
-        }
-    };
+    let (file, program) = split_program(rest)?;
     Ok(AttachArg {
         point,
-        file: PathBuf::from(file),
+        file,
         program,
     })
+}
+
+/// `FILE` or `FILE:PROGRAM`, where PROGRAM is a program or section name, slashes and all
+/// (`FILE:kprobe/vfs_read`): the file is the whole text when it exists, else the first
+/// prefix before a ':' that does.
+pub(crate) fn split_program(text: &str) -> Result<(PathBuf, Option<String>), String> {
+    if Path::new(text).exists() {
+        return Ok((PathBuf::from(text), None));
+    }
+    text.match_indices(':')
+        .map(|(i, _)| (&text[..i], &text[i + 1..]))
+        .find(|(f, p)| !p.is_empty() && Path::new(f).is_file())
+        .map(|(f, p)| (PathBuf::from(f), Some(p.to_string())))
+        .ok_or_else(|| format!("{text}: no such file"))
 }
 
 pub fn trace(a: TraceArgs) -> Result<ExitCode, CliError> {
@@ -99,7 +123,14 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, CliError> {
             }
         })));
 
-    attach_all(&mut tracer, &mut m, &img, &a.attach, a.unverified)?;
+    attach_all(
+        &mut tracer,
+        &mut m,
+        &img,
+        &a.attach,
+        &a.map_sizes,
+        a.unverified,
+    )?;
     if !json {
         eprintln!(
             "bpflab: {} probe(s) attached to {}; running the guest",
@@ -135,6 +166,7 @@ pub(crate) fn attach_all(
     m: &mut emu::Machine,
     img: &Rc<GuestImage>,
     attach: &[String],
+    map_sizes: &[(String, u32)],
     unverified: bool,
 ) -> Result<(), CliError> {
     let args: Vec<AttachArg> = attach
@@ -153,8 +185,10 @@ pub(crate) fn attach_all(
     let opts = LoadOptions {
         include_dirs,
         core: Some(&core),
+        map_sizes: map_sizes.to_vec(),
         ..LoadOptions::default()
     };
+    let mut maps_seen = Vec::new();
     for arg in &args {
         // An explicit point must exist before anything is compiled.
         if let Some(p) = &arg.point {
@@ -163,6 +197,7 @@ pub(crate) fn attach_all(
                 .map_err(|e| CliError::input(p.as_str(), e))?;
         }
         let filter = load_file(&arg.file, &opts).map_err(|e| CliError::path(&arg.file, e))?;
+        maps_seen.extend(filter.maps.iter().map(|m| m.def().name.clone()));
         let attached = probes::plan::attach_filter(
             tracer,
             m,
@@ -175,6 +210,16 @@ pub(crate) fn attach_all(
         for w in attached.warnings {
             eprintln!("bpflab: warning: {w}");
         }
+    }
+    if let Some((name, n)) = map_sizes.iter().find(|(name, _)| !maps_seen.contains(name)) {
+        return Err(CliError::Message(format!(
+            "--map-size {name}={n}: no attached object has a map named '{name}' (its maps: {})",
+            if maps_seen.is_empty() {
+                "none".to_string()
+            } else {
+                maps_seen.join(", ")
+            }
+        )));
     }
     Ok(())
 }

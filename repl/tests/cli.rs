@@ -551,3 +551,58 @@ fn bpf_subcommands_read_files_by_their_content() {
     assert!(err.contains("expected EM_BPF"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `FILE:SECTION` picks a program by its section name, slashes and all; `--map-size` sizes a
+/// map a tool's user space would size, and names the map when it is missing or unsized.
+#[test]
+fn attach_by_section_name_and_map_sizes() {
+    let dir = scratch("sections");
+    let src = dir.join("two.bpf.c");
+    std::fs::write(
+        &src,
+        r#"#include "vmlinux.h"
+#include "bpflab.h"
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 16 * sizeof(__u64));
+} stacks SEC(".maps");
+SEC("kprobe/dst_discard") int on_drop(void *ctx) { bpf_get_stackid(ctx, &stacks, 0); return 0; }
+SEC("kprobe/ip_rcv") int on_rcv(void *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+"#,
+    )
+    .expect("write");
+    let file = src.display().to_string();
+    let (code, _, err) = bpflab(&["trace", "--attach", &file, "--for", "10ms"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--map-size stacks=N"), "{err}");
+    let (code, _, err) = bpflab(&[
+        "trace",
+        "--attach",
+        &format!("{file}:kprobe/dst_discard"),
+        "--map-size",
+        "stacks=64",
+        "--for",
+        "1s",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("on_drop") && !err.contains("on_rcv"), "{err}");
+    let (code, _, err) = bpflab(&[
+        "trace",
+        "--attach",
+        &format!("{file}:kprobe/dst_discard"),
+        "--map-size",
+        "stacks=64",
+        "--map-size",
+        "stack=64",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no attached object has a map named 'stack'"),
+        "{err}"
+    );
+    let (code, _, err) = bpflab(&["trace", "--attach", &file, "--map-size", "stacks=0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("from 1 to"), "{err}");
+}

@@ -14,6 +14,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("kfree_skb_stacks", &["examples/kfree_skb_stacks.bpf.c"]),
     ("openat_files", &["examples/openat_files.bpf.c"]),
     ("bad_pointer", &["ip_rcv=examples/bad_pointer.bpf.c"]),
+    ("profile", &["profile:hz:99=examples/profile.bpf.c"]),
     (
         "count_hits",
         &[
@@ -45,6 +46,7 @@ const LINUX_CASES: &[(&str, &[&str])] = &[
         "linux/openat_tracepoint",
         &["examples/openat_tracepoint.bpf.c"],
     ),
+    ("linux/profile", &["examples/profile.bpf.c"]),
 ];
 
 fn trace_on(image: &str, attach: &[&str]) -> Result<String, String> {

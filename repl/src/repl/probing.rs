@@ -9,20 +9,6 @@ use super::commands::Invocation;
 use super::session::{LoadedFilter, Session};
 use super::{fail, ReplError};
 use probes::load::{load_asm, load_file, Filter, LoadOptions};
-use std::path::{Path, PathBuf};
-
-/// `FILE` or `FILE:PROGRAM`.
-fn split_program(arg: &str) -> Result<(PathBuf, Option<String>), String> {
-    if Path::new(arg).exists() {
-        return Ok((PathBuf::from(arg), None));
-    }
-    match arg.rsplit_once(':') {
-        Some((f, p)) if !p.contains('/') && Path::new(f).exists() => {
-            Ok((PathBuf::from(f), Some(p.to_string())))
-        }
-        _ => Err(format!("{arg}: no such file")),
-    }
-}
 
 /// Loads what `attach` names: a file or an inline `{ ... }` block.
 fn load(s: &Session, program: &str) -> Result<(Filter, Option<String>), ReplError> {
@@ -36,7 +22,7 @@ fn load(s: &Session, program: &str) -> Result<(Filter, Option<String>), ReplErro
             .map(|f| (f, None))
             .map_err(ReplError::lib);
     }
-    let (path, prog) = split_program(program)?;
+    let (path, prog) = crate::trace::split_program(program)?;
     let include_dirs = if path.extension().is_some_and(|e| e == "c") {
         vec![crate::images::vmlinux_dir(&s.image)?]
     } else {
