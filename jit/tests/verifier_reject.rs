@@ -321,6 +321,10 @@ const CASES: &[(&str, &str, &str)] = &[
     ("seed", "expected the context pointer", "lddw %r2, map_idx[2]|add %r1, 8|call 25|exit"),
     ("seed", "expected a map reference", "mov %r2, 0|call 25|exit"),
     ("seed", "map 'events' is a ringbuf map, which map_lookup_elem does not take", "stw [%r10-4], 0|lddw %r1, map_idx[2]|mov %r2, %r10|add %r2, -4|call 1|mov %r0, 0|exit"),
+    // --- frozen (read-only) map values are constants: the branch they rule out is pruned,
+    //     the one they take is checked ---
+    ("seed", "uninitialised register r3", "lddw %r1, map_idx_value[3]+4|ldxw %r2, [%r1]|jne %r2, 7, +1|mov %r0, %r3|mov %r0, 0|exit"),
+    ("seed", "uninitialised register r3", "lddw %r1, map_idx_value[3]+8|ldxb %r2, [%r1]|jslt %r2, 0, +1|mov %r0, %r3|mov %r0, 0|exit"),
     // --- maps go only to the helpers that take their kind (check_map_func_compatibility) ---
     ("seed", "map 'cgroups' is a cgroup_array map, which map_lookup_elem does not take", "stw [%r10-4], 0|lddw %r1, map_idx[4]|mov %r2, %r10|add %r2, -4|call 1|mov %r0, 0|exit"),
     ("seed", "map 'counts' is a hash map, which current_task_under_cgroup does not take", "lddw %r1, map_idx[0]|mov %r2, 0|call 37|exit"),
@@ -405,8 +409,13 @@ fn generated() -> Vec<(String, String, String)> {
 }
 
 fn opts() -> VerifyOptions {
+    // Map 3 (`consts`, read-only) holds 0, 0, 0, 0, then 7 at byte 4 and 0xff at byte 8.
+    let mut consts = [0u8; 16];
+    consts[4] = 7;
+    consts[8] = 0xff;
     VerifyOptions {
         max_processed: 100_000,
+        map_contents: vec![None, None, None, Some(consts.to_vec().into()), None],
         ..VerifyOptions::default()
     }
 }
@@ -456,6 +465,9 @@ fn every_unsafe_program_is_rejected_for_its_reason() {
 const ACCEPTED: &[(&str, &str)] = &[
     ("seed", "ldxdw %r0, [%r1+40]|exit"),
     ("seed", "lddw %r1, map_idx[4]|mov %r2, 0|call 37|exit"),
+    // A knob that is 0 (`const volatile` in `.rodata`) turns off the path that would fail.
+    ("seed", "lddw %r1, map_idx_value[3]+0|ldxw %r2, [%r1]|jeq %r2, 0, +1|mov %r0, %r3|mov %r0, 0|exit"),
+    ("seed", "lddw %r1, map_idx_value[3]+4|ldxh %r2, [%r1]|jeq %r2, 7, +1|mov %r0, %r3|mov %r0, 0|exit"),
     // A void subprogram (r0 never set): Linux 6.1 checks r0 only at the main exit.
     ("seed", "call local f|mov %r0, 0|exit|f:|mov %r1, 1|exit"),
     ("seed", "RESERVE|jeq %r0, 0, +4|stdw [%r0+8], 1|mov %r1, %r0|mov %r2, 0|call 132|mov %r0, 0|exit"),

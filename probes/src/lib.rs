@@ -50,6 +50,7 @@ pub mod events;
 pub mod guest;
 pub mod helpers;
 pub mod image;
+pub mod knobs;
 pub mod lines;
 pub mod listing;
 pub mod load;

@@ -81,6 +81,10 @@ pub struct Filter {
     pub origin: String,
     pub programs: Vec<FilterProgram>,
     pub maps: MapSet,
+    /// The object's global variables (what [`LoadOptions::globals`] can set).
+    pub globals: Vec<String>,
+    /// The global variables [`LoadOptions::globals`] set in this object.
+    pub globals_set: Vec<String>,
 }
 
 /// Answers CO-RE queries against the guest's types.
@@ -101,6 +105,9 @@ pub struct LoadOptions<'a> {
     /// `max_entries` of maps by name, as a tool's user space sets them before loading
     /// (`bpf_map__set_max_entries`); names an object lacks are ignored.
     pub map_sizes: Vec<(String, u32)>,
+    /// Global variables to set before loading (`NAME`, `VALUE`), as a tool's user space sets
+    /// `skel->rodata->NAME` ([`crate::knobs`]); names an object lacks are ignored.
+    pub globals: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for LoadOptions<'_> {
@@ -237,6 +244,8 @@ pub fn load_asm(origin: &str, text: &str) -> Result<Filter, LoadError> {
             lines: Vec::new(),
         }],
         maps: MapSet::new(),
+        globals: Vec::new(),
+        globals_set: Vec::new(),
     })
 }
 
@@ -331,7 +340,13 @@ pub fn load_object(
         path: origin.to_string(),
         msg,
     };
-    let obj = Object::parse(bytes).map_err(|e| bad(e.to_string()))?;
+    let mut obj = Object::parse(bytes).map_err(|e| bad(e.to_string()))?;
+    let mut globals_set = Vec::new();
+    for (name, value) in &opts.globals {
+        if crate::knobs::set(&mut obj, name, value).map_err(|e| bad(e.to_string()))? {
+            globals_set.push(name.clone());
+        }
+    }
     let maps = instantiate_maps(&obj, &opts.map_sizes).map_err(bad)?;
     let mut programs = Vec::new();
     for p in &obj.programs {
@@ -381,6 +396,11 @@ pub fn load_object(
         origin: origin.to_string(),
         programs,
         maps,
+        globals: crate::knobs::knobs(&obj)
+            .into_iter()
+            .map(|k| k.name)
+            .collect(),
+        globals_set,
     })
 }
 

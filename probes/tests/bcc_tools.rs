@@ -58,9 +58,21 @@ fn build(tool: &str, img: &GuestImage) -> PathBuf {
     obj
 }
 
+/// Perf-buffer records, in the order they arrive.
+type Records = Rc<RefCell<Vec<Vec<u8>>>>;
+
 /// Boots Linux with `cmdline`, attaches the tool's whole object; returns the machine, the
 /// tracer, the attach warnings and the perf-buffer records as they arrive.
-fn attach(tool: &str, cmdline: &str) -> (Machine, Tracer, Vec<String>, Rc<RefCell<Vec<Vec<u8>>>>) {
+fn attach(tool: &str, cmdline: &str) -> (Machine, Tracer, Vec<String>, Records) {
+    attach_with(tool, cmdline, &[])
+}
+
+/// [`attach`], with the tool's knobs set as its user space would (`--set NAME=VALUE`).
+fn attach_with(
+    tool: &str,
+    cmdline: &str,
+    globals: &[(&str, &str)],
+) -> (Machine, Tracer, Vec<String>, Records) {
     let img = image();
     let obj = build(tool, &img);
     let cfg = MachineConfig {
@@ -81,9 +93,19 @@ fn attach(tool: &str, cmdline: &str) -> (Machine, Tracer, Vec<String>, Rc<RefCel
     let core = |q: &jit::btf::core::CoreQuery<'_>| img.core_answer(q);
     let opts = LoadOptions {
         core: Some(&core),
+        globals: globals
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
         ..LoadOptions::default()
     };
     let filter = load_file(&obj, &opts).unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert_eq!(
+        filter.globals_set.len(),
+        globals.len(),
+        "{:?}",
+        filter.globals_set
+    );
     let a = probes::plan::attach_filter(&mut t, &mut m, filter, None, None, false)
         .unwrap_or_else(|e| panic!("{tool}: {e}"));
     (m, t, a.warnings, records)
@@ -114,13 +136,14 @@ struct Exit {
     comm: String,
 }
 
-#[test]
-fn exitsnoop_reports_the_workloads_exits() {
-    let (mut m, t, warnings, records) = attach("exitsnoop", "console=ttyS0 bpflab.workload");
+/// exitsnoop's records of a whole workload run.
+fn exits(globals: &[(&str, &str)]) -> (Tracer, Vec<Exit>) {
+    let (mut m, t, warnings, records) =
+        attach_with("exitsnoop", "console=ttyS0 bpflab.workload", globals);
     assert!(warnings.is_empty(), "{warnings:?}");
     let stop = m.run(Limits::virtual_time(Duration::from_secs(60)));
     assert_eq!(stop, StopReason::HaltedIrqsOff, "{}", m.report(&stop));
-    let exits: Vec<Exit> = records
+    let exits = records
         .borrow()
         .iter()
         .map(|b| {
@@ -137,6 +160,12 @@ fn exitsnoop_reports_the_workloads_exits() {
             }
         })
         .collect();
+    (t, exits)
+}
+
+#[test]
+fn exitsnoop_reports_the_workloads_exits() {
+    let (t, exits) = exits(&[]);
     let named = |n: &str| exits.iter().filter(|e| e.comm == n).collect::<Vec<_>>();
     let trues = named("true");
     assert_eq!(trues.len(), 10, "the ten /bin/true: {exits:#?}");
@@ -197,4 +226,23 @@ fn syncsnoop_attaches_what_the_kernel_has_and_sees_a_sync() {
     // before it halts.
     let want = [("sync".to_string(), 1), ("poweroff".to_string(), 1)];
     assert_eq!(syncs, want);
+}
+
+/// exitsnoop's `-x` (`trace_failed_only`, a `const volatile` knob in `.rodata`) set as its
+/// user space sets it: only the exits that failed are reported.
+#[test]
+fn exitsnoop_with_a_knob_reports_only_failures() {
+    let (_, all) = exits(&[]);
+    let (_, failed) = exits(&[("trace_failed_only", "true")]);
+    let want: Vec<&Exit> = all
+        .iter()
+        .filter(|e| e.exit_code != 0 || e.sig != 0)
+        .collect();
+    assert!(!want.is_empty() && want.len() < all.len());
+    assert_eq!(failed.len(), want.len(), "{failed:#?}");
+    assert!(
+        failed.iter().all(|e| e.exit_code != 0 || e.sig != 0),
+        "{failed:#?}"
+    );
+    assert!(failed.iter().any(|e| e.comm == "false" && e.exit_code == 1));
 }

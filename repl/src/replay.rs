@@ -45,6 +45,10 @@ pub struct ReplayArgs {
     /// `MAP=N`: a map's max_entries (as for `bpflab trace`). Repeatable.
     #[arg(long = "map-size", value_parser = crate::trace::parse_map_size)]
     map_sizes: Vec<(String, u32)>,
+    /// `NAME=VALUE`: a global variable of the attached objects (as for `bpflab trace`).
+    /// Repeatable.
+    #[arg(long = "set", value_parser = crate::trace::parse_global)]
+    globals: Vec<(String, String)>,
 }
 
 fn parse_until(s: &str) -> Result<Until, String> {
@@ -104,14 +108,11 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode, CliError> {
             }
             k.push_back(e.to_text());
         })));
-    crate::trace::attach_all(
-        &mut tracer,
-        &mut m,
-        &img,
-        &a.attach,
-        &a.map_sizes,
-        a.unverified,
-    )?;
+    let knobs = crate::trace::Knobs {
+        map_sizes: &a.map_sizes,
+        globals: &a.globals,
+    };
+    crate::trace::attach_all(&mut tracer, &mut m, &img, &a.attach, &knobs, a.unverified)?;
     if !json {
         eprintln!(
             "bpflab: {} probe(s) attached to {}; replaying {} ({} checkpoints)",

@@ -44,6 +44,19 @@ pub struct TraceArgs {
     /// with max_entries 0 needs one). Repeatable.
     #[arg(long = "map-size", value_parser = parse_map_size)]
     map_sizes: Vec<(String, u32)>,
+    /// `NAME=VALUE`: a global variable of the attached objects (a `const volatile` knob in
+    /// `.rodata`, or `.data`/`.bss`), set before loading as a tool's user space sets it:
+    /// integers, true/false, enum names, strings into char arrays. Repeatable.
+    #[arg(long = "set", value_parser = parse_global)]
+    globals: Vec<(String, String)>,
+}
+
+/// `NAME=VALUE`.
+pub(crate) fn parse_global(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(name, _)| !name.trim().is_empty())
+        .map(|(n, v)| (n.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("'{s}': expected NAME=VALUE, e.g. targ_pid=42"))
 }
 
 /// `MAP=N`.
@@ -59,6 +72,13 @@ pub(crate) fn parse_map_size(s: &str) -> Result<(String, u32), String> {
             u32::MAX
         )),
     }
+}
+
+/// What a tool's user space would set before loading: map sizes and global variables.
+#[derive(Debug, Default)]
+pub(crate) struct Knobs<'a> {
+    pub map_sizes: &'a [(String, u32)],
+    pub globals: &'a [(String, String)],
 }
 
 /// `POINT=FILE[:PROGRAM]` or `FILE[:PROGRAM]`.
@@ -123,14 +143,11 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode, CliError> {
             }
         })));
 
-    attach_all(
-        &mut tracer,
-        &mut m,
-        &img,
-        &a.attach,
-        &a.map_sizes,
-        a.unverified,
-    )?;
+    let knobs = Knobs {
+        map_sizes: &a.map_sizes,
+        globals: &a.globals,
+    };
+    attach_all(&mut tracer, &mut m, &img, &a.attach, &knobs, a.unverified)?;
     if !json {
         eprintln!(
             "bpflab: {} probe(s) attached to {}; running the guest",
@@ -166,9 +183,10 @@ pub(crate) fn attach_all(
     m: &mut emu::Machine,
     img: &Rc<GuestImage>,
     attach: &[String],
-    map_sizes: &[(String, u32)],
+    knobs: &Knobs<'_>,
     unverified: bool,
 ) -> Result<(), CliError> {
+    let map_sizes = knobs.map_sizes;
     let args: Vec<AttachArg> = attach
         .iter()
         .map(|s| parse_attach(s))
@@ -186,9 +204,12 @@ pub(crate) fn attach_all(
         include_dirs,
         core: Some(&core),
         map_sizes: map_sizes.to_vec(),
+        globals: knobs.globals.to_vec(),
         ..LoadOptions::default()
     };
     let mut maps_seen = Vec::new();
+    let mut globals_set = Vec::new();
+    let mut globals_seen = Vec::new();
     for arg in &args {
         // An explicit point must exist before anything is compiled.
         if let Some(p) = &arg.point {
@@ -198,6 +219,8 @@ pub(crate) fn attach_all(
         }
         let filter = load_file(&arg.file, &opts).map_err(|e| CliError::path(&arg.file, e))?;
         maps_seen.extend(filter.maps.iter().map(|m| m.def().name.clone()));
+        globals_set.extend(filter.globals_set.iter().cloned());
+        globals_seen.extend(filter.globals.iter().cloned());
         let attached = probes::plan::attach_filter(
             tracer,
             m,
@@ -210,6 +233,17 @@ pub(crate) fn attach_all(
         for w in attached.warnings {
             eprintln!("bpflab: warning: {w}");
         }
+    }
+    if let Some((name, v)) = knobs.globals.iter().find(|(n, _)| !globals_set.contains(n)) {
+        return Err(CliError::Message(format!(
+            "--set {name}={v}: no attached object has a global variable named '{name}' \
+             (their globals: {})",
+            if globals_seen.is_empty() {
+                "none".to_string()
+            } else {
+                globals_seen.join(", ")
+            }
+        )));
     }
     if let Some((name, n)) = map_sizes.iter().find(|(name, _)| !maps_seen.contains(name)) {
         return Err(CliError::Message(format!(

@@ -606,3 +606,60 @@ char LICENSE[] SEC("license") = "GPL";
     assert_eq!(code, 2);
     assert!(err.contains("from 1 to"), "{err}");
 }
+
+/// `--set NAME=VALUE` sets a tool's knobs (a `const volatile` in `.rodata`, a `.bss` string)
+/// in their own types, and says what is wrong with a name or value that does not fit.
+#[test]
+fn globals_are_set_before_loading() {
+    let dir = scratch("globals");
+    let src = dir.join("knobs.bpf.c");
+    std::fs::write(
+        &src,
+        r#"#include "vmlinux.h"
+#include "bpflab.h"
+const volatile int limit = 1;
+const volatile _Bool verbose = 0;
+char tag[8] = "none";
+SEC("kprobe/dst_discard") int on_drop(void *ctx)
+{
+	if (verbose)
+		bpf_printk("limit %d tag %s", limit, tag);
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+"#,
+    )
+    .expect("write");
+    let file = src.display().to_string();
+    let run = |sets: &[&str]| {
+        let mut args = vec!["trace", "--attach", &file, "--for", "300ms"];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        bpflab(&args)
+    };
+    let (code, out, err) = run(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("limit"), "verbose is off: {out}");
+    let (code, out, err) = run(&["verbose=true", "limit=-3", "tag=eth"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("limit -3 tag eth"), "{out}");
+    let (code, _, err) = run(&["verbos=true"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no attached object has a global variable named 'verbos' (their globals: limit, verbose, tag)"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["limit=99999999999"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("limit = '99999999999': out of range for a signed 32-bit"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["tag=much-too-long"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("do not fit char[8]"), "{err}");
+    let (code, _, err) = run(&["verbose=maybe"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("a bool is true or false"), "{err}");
+}

@@ -152,6 +152,18 @@ pub struct Object {
     pub license: Option<String>,
     pub btf: Option<Btf>,
     pub btf_ext: Option<BtfExt>,
+    /// Global variables of the data sections, where their symbols put them (the object's
+    /// BTF `DATASEC` offsets are left for the loader to fill in, as libbpf does from these).
+    pub globals: Vec<GlobalVar>,
+}
+
+/// A global variable: its data section (the name of its map) and place in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalVar {
+    pub name: String,
+    pub section: String,
+    pub offset: u64,
+    pub size: u64,
 }
 
 /// A section as the loader uses it.
@@ -313,6 +325,7 @@ impl Object {
             }
         }
         let mut data_map: Vec<(usize, usize)> = Vec::new(); // (section, map index)
+        let mut globals = Vec::new();
         for sec in &sections {
             if section::is_data_section(&sec.name) && sec.size > 0 && !sec.exec {
                 if sec.size > MAX_SECTION {
@@ -324,6 +337,19 @@ impl Object {
                 }
                 data_map.push((sec.index, maps.len()));
                 maps.push(maps::global_data(sec));
+                globals.extend(
+                    syms_in(sec.index)
+                        .into_iter()
+                        // Function-static variables (`f.____fmt`) are not the program's
+                        // globals: C names have no '.'.
+                        .filter(|s| s.typ == elfsym::STT_OBJECT && !s.name.contains('.'))
+                        .map(|s| GlobalVar {
+                            name: s.name.clone(),
+                            section: sec.name.clone(),
+                            offset: s.value,
+                            size: s.size,
+                        }),
+                );
             }
         }
 
@@ -344,6 +370,7 @@ impl Object {
             license,
             btf,
             btf_ext,
+            globals,
         })
     }
 

@@ -160,7 +160,9 @@ impl<'a, E> Walk<'a, E> {
                     self.check_writable(p.kind)?;
                 }
                 match acc {
-                    Access::Read { sx } => Ok(scalar_of(sx)),
+                    Access::Read { sx } => Ok(self
+                        .frozen_value(&p, extra, n, sx)
+                        .map_or_else(|| scalar_of(sx), |v| Reg::Scalar(Scalar::constant(v)))),
                     Access::Write(Reg::Ptr(_)) => Err(Reason::PointerLeak {
                         what: "a pointer is stored into a map value or memory region",
                     }),
@@ -168,5 +170,30 @@ impl<'a, E> Walk<'a, E> {
                 }
             }
         }
+    }
+
+    /// A constant load from a frozen map (`.rodata`, or any map programs may only read,
+    /// whose contents the embedder gave in [`crate::verifier::VerifyOptions::map_contents`])
+    /// at a constant offset: its value, as the kernel's `bpf_map_direct_read` makes such loads
+    /// known scalars (so `const volatile` knobs prune the branches they turn off).
+    fn frozen_value(&self, p: &Ptr, extra: i64, n: usize, sx: bool) -> Option<u64> {
+        let PtrKind::MapValue { map } = p.kind else {
+            return None;
+        };
+        if !self.read_only_map(map) {
+            return None;
+        }
+        let data = self.opts.map_contents.get(map as usize)?.as_ref()?;
+        let at = usize::try_from(p.off.as_const()? as i64 + extra).ok()?;
+        let bytes = data.get(at..at.checked_add(n)?)?;
+        let mut v = [0u8; 8];
+        v[..n].copy_from_slice(bytes);
+        let raw = u64::from_le_bytes(v);
+        Some(if sx && n < 8 {
+            let shift = 64 - 8 * n as u32;
+            (((raw << shift) as i64) >> shift) as u64
+        } else {
+            raw
+        })
     }
 }
