@@ -22,7 +22,7 @@ use emu::{Limits, Machine, MachineConfig};
 use probes::image::GuestImage;
 use probes::load::{load_file, LoadOptions};
 use probes::tracer::Tracer;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,7 @@ fn image_dir() -> PathBuf {
 }
 
 /// One run: boot, attach `scenario` (if any), run; (host time of the run, hits, ns in hooks).
-fn run(img: &Rc<GuestImage>, source: &PathBuf, scenario: Option<usize>) -> (Duration, u64, u64) {
+fn run(img: &Rc<GuestImage>, source: &Path, scenario: Option<usize>) -> (Duration, u64, u64) {
     let cfg = MachineConfig {
         mem_bytes: 64 << 20,
         cmdline: "console=ttyS0 bpflab.workload".into(),
