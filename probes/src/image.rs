@@ -306,13 +306,33 @@ impl GuestImage {
                 return Err("type id relocations need BTF ids, which a DWARF guest has not".into())
             }
             CoreKind::EnumvalExists | CoreKind::EnumvalValue => {
-                return Err("enum value relocations are not supported yet".into())
+                let Some(AccessStep::Field { name, .. }) = q.path.first() else {
+                    return Ok(CoreAnswer::Missing);
+                };
+                let t = types
+                    .strip(Some(root))
+                    .map_err(|e| e.to_string())?
+                    .ok_or("an enum relocation names void")?;
+                let crate::types::Kind::Enum { values, .. } =
+                    types.get(t).map_err(|e| e.to_string())?.kind
+                else {
+                    return Ok(CoreAnswer::Missing);
+                };
+                return Ok(match values.iter().find(|e| e.name == *name) {
+                    None => CoreAnswer::Missing,
+                    Some(_) if q.kind == CoreKind::EnumvalExists => CoreAnswer::Value(1),
+                    Some(e) => CoreAnswer::Value(e.value as u64),
+                });
             }
             _ => {}
         }
+        // Members of anonymous structs and unions have no name in the access path: the path
+        // goes through them as C does (`sk->__sk_common.skc_num` is `__sk_common.<anon>.
+        // skc_num` in the access string, and `__sk_common.skc_num` here).
         let mut path = String::new();
         for step in q.path {
             match step {
+                AccessStep::Field { name, .. } if name.is_empty() => {}
                 AccessStep::Field { name, .. } => {
                     if !path.is_empty() {
                         path.push('.');
@@ -321,6 +341,11 @@ impl GuestImage {
                 }
                 AccessStep::Index(i) => path.push_str(&format!("[{i}]")),
             }
+        }
+        if matches!(q.path.last(), Some(AccessStep::Field { name, .. }) if name.is_empty()) {
+            return Err(format!(
+                "the access path of {spelled} ends at an anonymous member, which names cannot reach"
+            ));
         }
         let root_size = types.size_of(root).map_err(|e| e.to_string())?;
         let base = u64::from(q.first_index) * root_size;
