@@ -104,6 +104,20 @@ fn end_state(m: &Machine) -> (u64, Regs, Vec<u8>, Vec<u8>) {
     )
 }
 
+/// `m` ended where the run without probes or timers did: instruction count, registers,
+/// console, every RAM page.
+fn assert_same_end(m: &Machine, want: &(u64, Regs, Vec<u8>, Vec<u8>)) {
+    let got = end_state(m);
+    assert_eq!(got.0, want.0, "instruction count");
+    assert_eq!(got.1, want.1, "registers");
+    assert!(got.2 == want.2, "console differs");
+    let pages: Vec<usize> = (0..want.3.len() / 4096)
+        .filter(|p| got.3[p * 4096..(p + 1) * 4096] != want.3[p * 4096..(p + 1) * 4096])
+        .take(8)
+        .collect();
+    assert!(pages.is_empty(), "RAM pages differ: {pages:x?}");
+}
+
 /// The guest never notices probes: a run with hooks on hundreds of functions, return hooks
 /// that hooks add and remove while the guest runs, and hooks added and removed between runs
 /// (as a REPL session does) executes exactly as the run without (instruction count,
@@ -177,15 +191,7 @@ fn hooks_never_change_a_linux_run() {
     }
     m.run(segments[2]);
     assert!(hits.get() > 1000, "the probes fired ({} hits)", hits.get());
-    let got = end_state(&m);
-    assert_eq!(got.0, want.0, "instruction count");
-    assert_eq!(got.1, want.1, "registers");
-    assert!(got.2 == want.2, "console differs");
-    let pages: Vec<usize> = (0..want.3.len() / 4096)
-        .filter(|p| got.3[p * 4096..(p + 1) * 4096] != want.3[p * 4096..(p + 1) * 4096])
-        .take(8)
-        .collect();
-    assert!(pages.is_empty(), "RAM pages differ: {pages:x?}");
+    assert_same_end(&m, &want);
 }
 
 /// The guest never notices timers: sampling at 99 Hz and at an odd period (the run loop stops
@@ -224,15 +230,7 @@ fn timers_never_change_a_linux_run() {
     assert!(!m.remove_timer(odd_id));
     m.run(segments[1]);
 
-    let got = end_state(&m);
-    assert_eq!(got.0, want.0, "instruction count");
-    assert_eq!(got.1, want.1, "registers");
-    assert!(got.2 == want.2, "console differs");
-    let pages: Vec<usize> = (0..want.3.len() / 4096)
-        .filter(|p| got.3[p * 4096..(p + 1) * 4096] != want.3[p * 4096..(p + 1) * 4096])
-        .take(8)
-        .collect();
-    assert!(pages.is_empty(), "RAM pages differ: {pages:x?}");
+    assert_same_end(&m, &want);
 
     let samples = samples.borrow();
     // 1.5 s at 99 Hz: one sample per period, each at or just after its due time.

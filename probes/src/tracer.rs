@@ -488,15 +488,13 @@ impl Tracer {
         }
     }
 
-    /// Places the hooks of one probe.
-    fn place(
+    /// A new probe's filter, program name, id and counters.
+    #[allow(clippy::type_complexity)]
+    fn new_probe(
         &mut self,
-        machine: &mut Machine,
-        place: &Place<'_>,
-        source: Source,
         filter: usize,
         prog: usize,
-    ) -> Result<u32, TraceError> {
+    ) -> Result<(Rc<RefCell<Loaded>>, String, u32, Rc<RefCell<ProbeStats>>), TraceError> {
         let loaded = self
             .filters
             .get(filter)
@@ -510,7 +508,19 @@ impl Tracer {
             .ok_or(TraceError::NoProgram { filter, prog })?;
         let id = self.next_id;
         self.next_id += 1;
-        let stats = Rc::new(RefCell::new(ProbeStats::default()));
+        Ok((loaded, program, id, Rc::default()))
+    }
+
+    /// Places the hooks of one probe.
+    fn place(
+        &mut self,
+        machine: &mut Machine,
+        place: &Place<'_>,
+        source: Source,
+        filter: usize,
+        prog: usize,
+    ) -> Result<u32, TraceError> {
+        let (loaded, program, id, stats) = self.new_probe(filter, prog)?;
         let mut entry_hooks = Vec::new();
         let mut returns = None;
         for &addr in place.addrs {
@@ -571,20 +581,7 @@ impl Tracer {
         filter: usize,
         prog: usize,
     ) -> Result<u32, TraceError> {
-        let loaded = self
-            .filters
-            .get(filter)
-            .ok_or(TraceError::NoFilter(filter))?
-            .clone();
-        let program = loaded
-            .borrow()
-            .progs
-            .get(prog)
-            .map(|p| p.name.clone())
-            .ok_or(TraceError::NoProgram { filter, prog })?;
-        let id = self.next_id;
-        self.next_id += 1;
-        let stats = Rc::new(RefCell::new(ProbeStats::default()));
+        let (loaded, program, id, stats) = self.new_probe(filter, prog)?;
         let shot = Shot {
             loaded,
             prog,
