@@ -85,6 +85,17 @@ pub struct Filter {
     pub globals: Vec<String>,
     /// The global variables [`LoadOptions::globals`] set in this object.
     pub globals_set: Vec<String>,
+    /// The object's BTF and, per map (in [`Filter::maps`] order), its key and value types
+    /// there: what prints keys and values as the program's own C types.
+    pub types: MapTypes,
+}
+
+/// The BTF types of a filter's map keys and values.
+#[derive(Debug, Clone, Default)]
+pub struct MapTypes {
+    pub btf: Option<std::rc::Rc<jit::btf::Btf>>,
+    /// (key type, value type) per map.
+    pub maps: Vec<(Option<u32>, Option<u32>)>,
 }
 
 /// Answers CO-RE queries against the guest's types.
@@ -246,6 +257,7 @@ pub fn load_asm(origin: &str, text: &str) -> Result<Filter, LoadError> {
         maps: MapSet::new(),
         globals: Vec::new(),
         globals_set: Vec::new(),
+        types: MapTypes::default(),
     })
 }
 
@@ -401,6 +413,14 @@ pub fn load_object(
             .map(|k| k.name)
             .collect(),
         globals_set,
+        types: MapTypes {
+            maps: obj
+                .maps
+                .iter()
+                .map(|m| (m.key_type, m.value_type))
+                .collect(),
+            btf: obj.btf.map(std::rc::Rc::new),
+        },
     })
 }
 

@@ -101,6 +101,7 @@ struct Compiled {
 /// A filter with its compiled programs and its environment (maps, events).
 struct Loaded {
     origin: String,
+    types: crate::load::MapTypes,
     env: ProbeEnv,
     progs: Vec<Compiled>,
     ctx_buf: Vec<u8>,
@@ -342,6 +343,7 @@ impl Tracer {
         }
         self.filters.push(Rc::new(RefCell::new(Loaded {
             origin: filter.origin,
+            types: filter.types,
             env,
             progs,
             ctx_buf: vec![0u8; ctx_len.max(crate::context::PT_REGS_SIZE)],
@@ -654,11 +656,12 @@ impl Tracer {
         let mut out = Vec::new();
         for f in &self.filters {
             let f = f.borrow();
-            for m in f.env.maps.iter() {
+            for (i, m) in f.env.maps.iter().enumerate() {
                 let def = m.def();
                 if !def.kind.has_values() {
                     continue;
                 }
+                let (key_type, value_type) = f.types.maps.get(i).copied().unwrap_or_default();
                 out.push(MapDump {
                     origin: f.origin.clone(),
                     name: def.name.clone(),
@@ -666,6 +669,11 @@ impl Tracer {
                     key_size: def.key_size as usize,
                     value_size: def.value_size as usize,
                     entries: m.entries(),
+                    types: f.types.btf.clone().map(|btf| MapDumpTypes {
+                        btf,
+                        key: key_type,
+                        value: value_type,
+                    }),
                 });
             }
         }
@@ -682,6 +690,33 @@ pub struct MapDump {
     pub key_size: usize,
     pub value_size: usize,
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The key and value types from the object's BTF, when it has them.
+    pub types: Option<MapDumpTypes>,
+}
+
+/// A map's key and value types in its object's BTF.
+#[derive(Clone, Debug)]
+pub struct MapDumpTypes {
+    pub btf: Rc<jit::btf::Btf>,
+    pub key: Option<u32>,
+    pub value: Option<u32>,
+}
+
+impl MapDump {
+    /// `bytes` of the key (`key`) or value in the program's C type when that type is a
+    /// struct, union or enum; `None` to show them by shape.
+    pub fn typed(&self, key: bool, bytes: &[u8]) -> Option<String> {
+        use jit::btf::BtfType;
+        let t = self.types.as_ref()?;
+        let ty = if key { t.key } else { t.value }?;
+        let base = t.btf.skip_mods(ty).ok()?;
+        match t.btf.get(base)? {
+            BtfType::Struct { .. } | BtfType::Union { .. } | BtfType::Enum { .. } => {
+                Some(jit::btf::values::format_value(&t.btf, ty, bytes))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Where one probe's hooks go.

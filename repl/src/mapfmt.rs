@@ -1,6 +1,8 @@
 //! Maps printed the way bpftrace prints them at exit, and as JSON.
 //!
-//! Keys and values are shown by shape: 1-8 byte integers as unsigned decimal (little endian),
+//! Keys and values of a struct, union or enum type (from the object's BTF: `__type(key,
+//! struct key_t)`) are shown in that type (`{pid=42, comm="cat"}`, enumerators by name).
+//! Others are shown by shape: 1-8 byte integers as unsigned decimal (little endian),
 //! NUL-padded printable byte strings as text, anything else as hex bytes. Entries are sorted by
 //! value, as bpftrace does. Two conventions make richer output:
 //! - a map whose name ends in `hist`, keyed by a log2 bucket index, prints as bpftrace's
@@ -34,6 +36,16 @@ fn show(bytes: &[u8]) -> String {
                 .join(" ")
         }),
     }
+}
+
+/// A key: in its C type when the object's BTF gives a struct, union or enum, else by shape.
+fn key(m: &MapDump, bytes: &[u8]) -> String {
+    m.typed(true, bytes).unwrap_or_else(|| show(bytes))
+}
+
+/// A value, as [`key`].
+fn value(m: &MapDump, bytes: &[u8]) -> String {
+    m.typed(false, bytes).unwrap_or_else(|| show(bytes))
 }
 
 /// The bytes as text if they are printable characters followed only by NULs.
@@ -145,7 +157,7 @@ pub fn text_report(maps: &[MapDump], describe: &dyn Fn(u64) -> String) -> String
         }
         entries.sort_by_key(|(k, v)| (value_order(v), k.clone()));
         for (k, v) in &entries {
-            out.push_str(&format!("@{}[{}]: {}\n", m.name, show(k), show(v)));
+            out.push_str(&format!("@{}[{}]: {}\n", m.name, key(m, k), value(m, v)));
         }
         if !entries.is_empty() {
             out.push('\n');
@@ -162,7 +174,7 @@ pub fn json_report(maps: &[MapDump]) -> Vec<serde_json::Value> {
             let entries: Vec<serde_json::Value> = m
                 .entries
                 .iter()
-                .map(|(k, v)| serde_json::json!({ "key": show(k), "value": show(v) }))
+                .map(|(k, v)| serde_json::json!({ "key": key(m, k), "value": value(m, v) }))
                 .collect();
             serde_json::json!({
                 "version": probes::events::JSON_VERSION,
@@ -196,6 +208,7 @@ mod tests {
                 origin: "f".into(),
                 name: "drops".into(),
                 kind: MapKind::Hash,
+                types: None,
                 key_size: 4,
                 value_size: 8,
                 entries: vec![
@@ -207,6 +220,7 @@ mod tests {
                 origin: "f".into(),
                 name: ".bss".into(),
                 kind: MapKind::Array,
+                types: None,
                 key_size: 4,
                 value_size: 8,
                 entries: vec![(vec![0; 4], vec![0; 8])],
@@ -225,6 +239,7 @@ mod tests {
             origin: "f".into(),
             name: "lat_hist".into(),
             kind: MapKind::Array,
+            types: None,
             key_size: 4,
             value_size: 8,
             entries: (0u32..64)
@@ -262,6 +277,7 @@ mod tests {
             origin: "f".into(),
             name: "stacks".into(),
             kind: MapKind::StackTrace,
+            types: None,
             key_size: 4,
             value_size: 24,
             entries: vec![(

@@ -663,3 +663,70 @@ char LICENSE[] SEC("license") = "GPL";
     assert_eq!(code, 2);
     assert!(err.contains("a bool is true or false"), "{err}");
 }
+
+/// Maps keyed or valued by a struct, union or enum print in the program's own C types, from
+/// the object's BTF (text and JSON), as a tool's user space prints them.
+#[test]
+fn struct_keys_and_enum_values_print_in_their_c_types() {
+    let dir = scratch("typed-maps");
+    let src = dir.join("typed.bpf.c");
+    std::fs::write(
+        &src,
+        r#"#include "vmlinux.h"
+#include "bpflab.h"
+struct key_t {
+	__u32 pid;
+	char comm[16];
+	struct { __u8 small : 3, big : 5; };
+};
+enum verdict { KEPT = 1, DROPPED = 2 };
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct key_t);
+	__type(value, enum verdict);
+} seen SEC(".maps");
+SEC("kprobe/dst_discard") int on_drop(void *ctx)
+{
+	struct key_t k = {};
+	enum verdict v = DROPPED;
+	k.pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(k.comm, sizeof(k.comm));
+	k.small = 5;
+	k.big = 17;
+	bpf_map_update_elem(&seen, &k, &v, BPF_ANY);
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+"#,
+    )
+    .expect("write");
+    let file = src.display().to_string();
+    let (code, out, err) = bpflab(&["trace", "--attach", &file, "--for", "1s"]);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("@seen["))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.starts_with("@seen[{pid=")
+            && line.contains(", comm=\"")
+            && line.ends_with(", small=5, big=17}]: DROPPED"),
+        "{line}"
+    );
+    let (code, out, err) = bpflab(&["trace", "--attach", &file, "--for", "1s", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let map = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "map" && v["name"] == "seen")
+        .unwrap_or_else(|| panic!("{out}"));
+    let e = &map["entries"][0];
+    assert_eq!(e["value"], "DROPPED", "{e}");
+    assert!(
+        e["key"]
+            .as_str()
+            .is_some_and(|k| k.contains("small=5, big=17")),
+        "{e}"
+    );
+}

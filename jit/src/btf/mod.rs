@@ -11,6 +11,7 @@
 pub mod core;
 pub mod ext;
 mod reader;
+pub mod values;
 
 use reader::Reader;
 use thiserror::Error;

@@ -78,8 +78,8 @@ fn uint_member(btf: &Btf, map: &str, member: &str, ty: u32) -> Result<u32, Objec
     }
 }
 
-/// The size of the type of `__type(name, T)`: a pointer to T.
-fn type_member_size(btf: &Btf, map: &str, member: &str, ty: u32) -> Result<u32, ObjectError> {
+/// The type of `__type(name, T)` (a pointer to T) and its size.
+fn type_member(btf: &Btf, map: &str, member: &str, ty: u32) -> Result<(u32, u32), ObjectError> {
     let bad = |reason: String| ObjectError::BadMapDef {
         map: map.to_owned(),
         reason: format!("member `{member}`: {reason}"),
@@ -89,7 +89,8 @@ fn type_member_size(btf: &Btf, map: &str, member: &str, ty: u32) -> Result<u32, 
         return Err(bad("not a pointer (__type)".into()));
     };
     let size = btf.size_of(*t).map_err(|e| bad(e.to_string()))?;
-    u32::try_from(size).map_err(|_| bad(format!("size {size} is too large")))
+    let size = u32::try_from(size).map_err(|_| bad(format!("size {size} is too large")))?;
+    Ok((*t, size))
 }
 
 /// Maps of `.maps`: each symbol is a variable of the `.maps` DATASEC whose struct members
@@ -125,6 +126,8 @@ pub(super) fn btf_defined(
             });
         };
         let mut ty = None;
+        let (mut key_type, mut value_type) = (None, None);
+        let opt = |(t, size): (u32, u32)| (Some(t), size);
         let mut def = MapDef {
             name: s.name.clone(),
             kind: MapKind::Array,
@@ -141,8 +144,8 @@ pub(super) fn btf_defined(
                 "map_flags" => def.flags = uint_member(btf, &s.name, n, m.ty)?,
                 "key_size" => def.key_size = uint_member(btf, &s.name, n, m.ty)?,
                 "value_size" => def.value_size = uint_member(btf, &s.name, n, m.ty)?,
-                "key" => def.key_size = type_member_size(btf, &s.name, n, m.ty)?,
-                "value" => def.value_size = type_member_size(btf, &s.name, n, m.ty)?,
+                "key" => (key_type, def.key_size) = opt(type_member(btf, &s.name, n, m.ty)?),
+                "value" => (value_type, def.value_size) = opt(type_member(btf, &s.name, n, m.ty)?),
                 "pinning" | "numa_node" | "map_extra" => {}
                 other => {
                     return Err(ObjectError::BadMapDef {
@@ -157,7 +160,10 @@ pub(super) fn btf_defined(
             reason: "no `type` member".into(),
         })?;
         def.kind = kind_of(&s.name, ty)?;
-        out.push((s.value, fixup(ObjMap::new(def))));
+        let mut m = ObjMap::new(def);
+        m.key_type = key_type;
+        m.value_type = value_type;
+        out.push((s.value, fixup(m)));
     }
     Ok(out)
 }
@@ -176,5 +182,7 @@ pub(super) fn global_data(sec: &Section) -> ObjMap {
         },
         init: (!sec.nobits).then(|| sec.data.clone()),
         read_only: ro,
+        key_type: None,
+        value_type: None,
     }
 }

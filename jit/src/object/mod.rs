@@ -99,6 +99,9 @@ pub struct ObjMap {
     pub init: Option<Vec<u8>>,
     /// `.rodata`: programs may not write it.
     pub read_only: bool,
+    /// The BTF types of `__type(key, T)` and `__type(value, T)`, when the map says.
+    pub key_type: Option<u32>,
+    pub value_type: Option<u32>,
 }
 
 impl ObjMap {
@@ -107,6 +110,8 @@ impl ObjMap {
             def,
             init: None,
             read_only: false,
+            key_type: None,
+            value_type: None,
         }
     }
 }
