@@ -96,6 +96,9 @@ pub struct MapTypes {
     pub btf: Option<std::rc::Rc<jit::btf::Btf>>,
     /// (key type, value type) per map.
     pub maps: Vec<(Option<u32>, Option<u32>)>,
+    /// The object's global variables of writable data sections (`.data`, `.bss`): the
+    /// counters a tool's user space reads at exit.
+    pub globals: Vec<crate::knobs::Knob>,
 }
 
 /// Answers CO-RE queries against the guest's types.
@@ -414,6 +417,10 @@ pub fn load_object(
             .collect(),
         globals_set,
         types: MapTypes {
+            globals: crate::knobs::knobs(&obj)
+                .into_iter()
+                .filter(|k| k.section.starts_with(".data") || k.section.starts_with(".bss"))
+                .collect(),
             maps: obj
                 .maps
                 .iter()

@@ -673,6 +673,13 @@ impl Tracer {
                         btf,
                         key: key_type,
                         value: value_type,
+                        globals: f
+                            .types
+                            .globals
+                            .iter()
+                            .filter(|g| g.section == def.name)
+                            .cloned()
+                            .collect(),
                     }),
                 });
             }
@@ -700,9 +707,29 @@ pub struct MapDumpTypes {
     pub btf: Rc<jit::btf::Btf>,
     pub key: Option<u32>,
     pub value: Option<u32>,
+    /// For a global data map (`.data`, `.bss`): its variables.
+    pub globals: Vec<crate::knobs::Knob>,
 }
 
 impl MapDump {
+    /// A global data map's variables with their values in their C types: (name, value).
+    pub fn globals(&self) -> Vec<(String, String)> {
+        let (Some(t), Some((_, bytes))) = (&self.types, self.entries.first()) else {
+            return Vec::new();
+        };
+        t.globals
+            .iter()
+            .filter_map(|g| {
+                let at = g.offset as usize;
+                let b = bytes.get(at..at + g.size as usize)?;
+                Some((
+                    g.name.clone(),
+                    jit::btf::values::format_value(&t.btf, g.ty, b),
+                ))
+            })
+            .collect()
+    }
+
     /// `bytes` of the key (`key`) or value in the program's C type when that type is a
     /// struct, union or enum; `None` to show them by shape.
     pub fn typed(&self, key: bool, bytes: &[u8]) -> Option<String> {

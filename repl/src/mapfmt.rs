@@ -9,6 +9,9 @@
 //!   `hist()` does (`[128, 256)   102 |@@@@...|`);
 //! - a stack-trace map prints each stack, symbolised, innermost frame first.
 //!
+//! The variables of `.data` and `.bss` print as `@name: value` in their C types (a tool's
+//! counters, as vfsstat keeps them); `.rodata` holds constants and is not shown.
+//!
 //! Array entries that are zero are not shown (an array has every key; bpftrace's maps only
 //! the ones that were set).
 
@@ -139,7 +142,16 @@ pub fn text_report(maps: &[MapDump], describe: &dyn Fn(u64) -> String) -> String
     let mut out = String::new();
     for m in maps {
         if m.name.starts_with('.') {
-            continue; // global data (.rodata, .bss): not a user map
+            // Global data: `.data`/`.bss` variables as bpftrace prints scalar maps (a tool's
+            // counters); `.rodata` holds constants.
+            let globals = m.globals();
+            for (name, v) in &globals {
+                out.push_str(&format!("@{name}: {v}\n"));
+            }
+            if !globals.is_empty() {
+                out.push('\n');
+            }
+            continue;
         }
         if m.kind == MapKind::StackTrace {
             out.push_str(&stacks(m, describe));
@@ -168,6 +180,17 @@ pub fn text_report(maps: &[MapDump], describe: &dyn Fn(u64) -> String) -> String
 
 /// One JSON object per map.
 pub fn json_report(maps: &[MapDump]) -> Vec<serde_json::Value> {
+    let globals = maps.iter().flat_map(|m| {
+        m.globals().into_iter().map(move |(name, value)| {
+            serde_json::json!({
+                "version": probes::events::JSON_VERSION,
+                "type": "global",
+                "section": m.name,
+                "name": name,
+                "value": value,
+            })
+        })
+    });
     maps.iter()
         .filter(|m| !m.name.starts_with('.'))
         .map(|m| {
@@ -183,6 +206,7 @@ pub fn json_report(maps: &[MapDump]) -> Vec<serde_json::Value> {
                 "entries": entries,
             })
         })
+        .chain(globals)
         .collect()
 }
 

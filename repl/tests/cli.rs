@@ -620,8 +620,10 @@ fn globals_are_set_before_loading() {
 const volatile int limit = 1;
 const volatile _Bool verbose = 0;
 char tag[8] = "none";
+__u64 hits = 0;
 SEC("kprobe/dst_discard") int on_drop(void *ctx)
 {
+	__sync_fetch_and_add(&hits, 1);
 	if (verbose)
 		bpf_printk("limit %d tag %s", limit, tag);
 	return 0;
@@ -641,13 +643,36 @@ char LICENSE[] SEC("license") = "GPL";
     let (code, out, err) = run(&[]);
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("limit"), "verbose is off: {out}");
+    // `.data` and `.bss` variables print at exit, as a tool's counters (`.rodata` does not).
+    assert!(out.contains("@tag: \"none\"\n"), "{out}");
+    let hits: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("@hits: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(hits > 5, "{out}");
+    assert!(
+        !out.contains("@limit") && !out.contains("@verbose"),
+        "{out}"
+    );
+    let (code, out, err) = bpflab(&["trace", "--attach", &file, "--for", "300ms", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let global = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "global" && v["name"] == "hits")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(global["section"], ".bss");
+    assert_eq!(global["value"], hits.to_string());
     let (code, out, err) = run(&["verbose=true", "limit=-3", "tag=eth"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("limit -3 tag eth"), "{out}");
     let (code, _, err) = run(&["verbos=true"]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("no attached object has a global variable named 'verbos' (their globals: limit, verbose, tag)"),
+        err.contains(
+            "no attached object has a global variable named 'verbos' (their globals: limit, verbose, tag, hits)"
+        ),
         "{err}"
     );
     let (code, _, err) = run(&["limit=99999999999"]);
